@@ -1,0 +1,78 @@
+package engine
+
+// Stream names a per-user stream a socket can subscribe to (CONTRACT §3, §4).
+type Stream uint8
+
+const (
+	// StreamOrders carries "order:update" events.
+	StreamOrders Stream = iota + 1
+	// StreamPositions carries "position:update" events.
+	StreamPositions
+	// StreamNotifications carries "notification" events.
+	StreamNotifications
+)
+
+// streamCount is one more than the highest Stream, for arrays indexed by Stream.
+const streamCount = 4
+
+// EventName returns the Socket.IO event name the stream is delivered as.
+func (s Stream) EventName() string {
+	switch s {
+	case StreamOrders:
+		return "order:update"
+	case StreamPositions:
+		return "position:update"
+	case StreamNotifications:
+		return "notification"
+	}
+	return ""
+}
+
+// String returns the stream's short name, as used in metrics labels.
+func (s Stream) String() string {
+	switch s {
+	case StreamOrders:
+		return "orders"
+	case StreamPositions:
+		return "positions"
+	case StreamNotifications:
+		return "notifications"
+	}
+	return "unknown"
+}
+
+// Publisher is what message sources (package ingest) hand ready messages to.
+// Every method is safe for concurrent use and never blocks on a client socket.
+//
+// The byte slices passed in are owned by the engine after the call: the caller
+// must not modify them afterwards. They must hold one complete JSON object that
+// the caller has already validated; the engine never re-encodes them.
+type Publisher interface {
+	// PublishTick delivers tick, a JSON object with a "symbol" field equal to
+	// symbol, as "market:data" to the subscribers of symbol. Ticks conflate
+	// per symbol per connection (CONTRACT §5).
+	PublishTick(symbol string, tick []byte)
+	// SeedTick records tick as the latest tick of symbol only when this node
+	// has none yet (a snapshot read from Redis must never overwrite a live tick).
+	SeedTick(symbol string, tick []byte)
+	// PublishUser delivers message to userID's sockets subscribed to stream, in
+	// publish order per user, never conflated or dropped.
+	PublishUser(stream Stream, userID string, message []byte)
+	// PublishPositionRefresh delivers a live P&L "position:update" for one
+	// position. Unlike PublishUser, a refresh still waiting in a socket's queue
+	// is replaced by a newer refresh of the same position (CONTRACT §5).
+	PublishPositionRefresh(userID, positionID string, message []byte)
+	// Subscribed reports whether any socket on this node is subscribed to
+	// userID's stream; sources use it to skip work nobody would receive.
+	Subscribed(stream Stream, userID string) bool
+}
+
+// SnapshotSource answers the reads the engine makes when a socket subscribes
+// (CONTRACT §3, §6). Calls are made off the hot path, at most a few at a time.
+type SnapshotSource interface {
+	// LastTick returns the latest tick JSON of symbol, or nil when unknown.
+	LastTick(symbol string) ([]byte, error)
+	// Positions returns the current open positions of userID, one JSON object
+	// each, or none.
+	Positions(userID string) ([][]byte, error)
+}
