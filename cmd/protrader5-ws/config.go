@@ -1,0 +1,328 @@
+package main
+
+import (
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Defaults of the settings (CONTRACT §8). defaultConfig is the one place that
+// applies them; the field docs of Config name them.
+const (
+	DefaultPort                = 4000
+	DefaultEnvironment         = EnvironmentDevelopment
+	DefaultCORSOrigin          = "*"
+	DefaultJWTLeeway           = 5 * time.Second
+	DefaultLogLevel            = slog.LevelInfo
+	DefaultLogDirectory        = "logs"
+	DefaultSocketIOPath        = "/socket.io/"
+	DefaultPingInterval        = 25 * time.Second
+	DefaultPingTimeout         = 20 * time.Second
+	DefaultConnectTimeout      = 45 * time.Second
+	DefaultMaxHTTPBufferSize   = 1_000_000
+	DefaultMaxSymbolsPerSocket = 200
+	DefaultMaxPendingBytes     = 1 << 20
+	DefaultWriteTimeout        = 10 * time.Second
+	DefaultHandshakeTimeout    = 10 * time.Second
+	DefaultEventRatePerSocket  = 50
+	DefaultPnLInterval         = 250 * time.Millisecond
+	DefaultDemoUser            = "demo"
+	DefaultDrainTimeout        = 10 * time.Second
+
+	// DevelopmentSecret signs and verifies tokens when NODE_ENV is not
+	// production and neither JWT_SECRET nor JWT_PUBLIC_KEY_FILE is set, so a
+	// fresh checkout works with the token subcommand. It is public: production
+	// refuses it.
+	DevelopmentSecret = "protrader5-dev-secret"
+)
+
+// The values NODE_ENV accepts.
+const (
+	EnvironmentDevelopment = "development"
+	EnvironmentProduction  = "production"
+	EnvironmentTest        = "test"
+)
+
+// Config holds every setting of the gateway, read once at start-up by
+// LoadConfig from the environment and a .env file. It is a plain value:
+// safe to copy and to read from any goroutine; nothing modifies it after
+// LoadConfig returns.
+//
+// "Unset" below means the variable is absent or empty: like Node's
+// `process.env.X || default`, an empty value never overrides a default.
+type Config struct {
+	// Port is the TCP port of every endpoint (PORT). Default DefaultPort
+	// (4000). Zero means a free port chosen by the kernel (tests use it).
+	Port int
+	// Environment is NODE_ENV: EnvironmentDevelopment (the default),
+	// EnvironmentProduction or EnvironmentTest. Production requires a JWT
+	// key; development adds a console log and the demo feed.
+	Environment string
+	// CORSOrigins lists the origins allowed on polling requests and on the
+	// WebSocket Origin header (CORS_ORIGIN, comma separated), each as
+	// scheme://host[:port]. Default [DefaultCORSOrigin] ("*"), which allows
+	// every origin. Use OriginAllowed rather than reading it.
+	CORSOrigins []string
+
+	// JWTSecret is the HS256 key (JWT_SECRET). Empty means HS256 tokens are
+	// not accepted, which happens only when a public key is configured and no
+	// secret is. Never log it.
+	JWTSecret []byte
+	// DevelopmentSecret reports that JWTSecret is the public DevelopmentSecret
+	// because nothing else was configured; the caller warns about it.
+	DevelopmentSecret bool
+	// JWTPublicKeyFile is the PEM file the public key came from
+	// (JWT_PUBLIC_KEY_FILE). Empty means none.
+	JWTPublicKeyFile string
+	// JWTPublicKey is the parsed key of JWTPublicKeyFile: *rsa.PublicKey or
+	// *ecdsa.PublicKey. Nil when no file is set.
+	JWTPublicKey crypto.PublicKey
+	// JWTPublicKeyAlgorithm is the one JWT algorithm JWTPublicKey verifies:
+	// "RS256" for RSA, "ES256"/"ES384"/"ES512" for EC P-256/P-384/P-521.
+	// Empty when no file is set.
+	JWTPublicKeyAlgorithm string
+	// JWTIssuer, when not empty, is the required "iss" claim (JWT_ISSUER).
+	JWTIssuer string
+	// JWTAudience, when not empty, must be one of the "aud" values
+	// (JWT_AUDIENCE).
+	JWTAudience string
+	// JWTLeeway is the clock skew allowed on exp/nbf/iat (JWT_LEEWAY_MS,
+	// milliseconds). Default DefaultJWTLeeway (5s). Zero means none.
+	JWTLeeway time.Duration
+
+	// RedisURL is redis:// or rediss:// (TLS) (REDIS_URL). Empty means the
+	// embedded in-process bus. It may hold a password: log RedisURLRedacted.
+	RedisURL string
+	// RedisPrefix is prepended to every channel and key name (REDIS_PREFIX).
+	// Empty means none.
+	RedisPrefix string
+	// RedisSharded selects sharded Pub/Sub (SSUBSCRIBE/SPUBLISH) for Redis
+	// Cluster 7+ (REDIS_SHARDED). Default false.
+	RedisSharded bool
+	// RedisTLSCAFile is a PEM bundle of CAs trusted for rediss://
+	// (REDIS_TLS_CA_FILE). Empty means the system roots.
+	RedisTLSCAFile string
+	// RedisTLSRoots is RedisTLSCAFile parsed. Nil means the system roots.
+	RedisTLSRoots *x509.CertPool
+
+	// LogLevel is the lowest level logged (LOG_LEVEL: debug, info, warn,
+	// error). Default DefaultLogLevel (info); the zero value is info too.
+	LogLevel slog.Level
+	// LogDirectory holds combined.log and error.log (LOG_DIR), created when
+	// missing. Default DefaultLogDirectory ("logs"), relative to the working
+	// directory.
+	LogDirectory string
+
+	// SocketIOPath is the Engine.IO endpoint path (SOCKETIO_PATH), always
+	// starting and ending with '/'. Default DefaultSocketIOPath ("/socket.io/").
+	SocketIOPath string
+	// PingInterval is the Engine.IO heartbeat period (PING_INTERVAL,
+	// milliseconds). Default DefaultPingInterval (25s). Never zero.
+	PingInterval time.Duration
+	// PingTimeout is how long a pong may take before the session is closed
+	// (PING_TIMEOUT, milliseconds). Default DefaultPingTimeout (20s). Never zero.
+	PingTimeout time.Duration
+	// ConnectTimeout closes a session that joins no namespace in time, as
+	// socket.io's connectTimeout (CONNECT_TIMEOUT, milliseconds). Default
+	// DefaultConnectTimeout (45s). Never zero.
+	ConnectTimeout time.Duration
+	// MaxHTTPBufferSize is the largest message or polling body accepted, in
+	// bytes (MAX_HTTP_BUFFER_SIZE). Default DefaultMaxHTTPBufferSize (1e6).
+	// Never zero.
+	MaxHTTPBufferSize int
+	// MaxConnections caps open connections on this process
+	// (MAX_CONNECTIONS). Zero, the default, means no limit.
+	MaxConnections int
+	// MaxConnectionsPerIP caps open connections per client address
+	// (MAX_CONNECTIONS_PER_IP). Zero, the default, means no limit.
+	MaxConnectionsPerIP int
+	// ConnectionRatePerIP caps new connections per second per client address
+	// (CONNECTION_RATE_PER_IP). Zero, the default, means no limit.
+	ConnectionRatePerIP int
+	// TrustedProxies are the peers whose X-Forwarded-For is believed
+	// (TRUSTED_PROXIES, IPs or CIDRs, comma separated). Empty, the default,
+	// means the peer address is always the client address. Use TrustedProxy.
+	TrustedProxies []netip.Prefix
+	// TLSCertFile and TLSKeyFile serve https/wss (TLS_CERT_FILE,
+	// TLS_KEY_FILE); both or neither. Empty means plain http/ws.
+	TLSCertFile string
+	TLSKeyFile  string
+	// TLSCertificate is the pair loaded from TLSCertFile and TLSKeyFile at
+	// start-up. Nil when TLS is off.
+	TLSCertificate *tls.Certificate
+
+	// MaxSymbolsPerSocket caps market subscriptions per socket
+	// (MAX_SYMBOLS_PER_SOCKET). Default DefaultMaxSymbolsPerSocket (200).
+	// Never zero.
+	MaxSymbolsPerSocket int
+	// MaxPendingBytes is the outbound backlog, in bytes, past which a socket
+	// is disconnected as a slow consumer (MAX_PENDING_BYTES). Default
+	// DefaultMaxPendingBytes (1 MiB). Never zero.
+	MaxPendingBytes int
+	// WriteTimeout bounds one write to a socket (WRITE_TIMEOUT,
+	// milliseconds). Default DefaultWriteTimeout (10s). Never zero.
+	WriteTimeout time.Duration
+	// WriteCoalesce is how long a writer waits to batch more frames into one
+	// write (WRITE_COALESCE_US, microseconds). Zero, the default, means write
+	// as soon as the queue is non-empty.
+	WriteCoalesce time.Duration
+	// HandshakeTimeout is the time a new connection has to send its HTTP
+	// request head (HANDSHAKE_TIMEOUT, milliseconds). Default
+	// DefaultHandshakeTimeout (10s). Never zero.
+	HandshakeTimeout time.Duration
+	// EventRatePerSocket caps client events per second per socket, with a
+	// burst of twice that (EVENT_RATE_PER_SOCKET). Default
+	// DefaultEventRatePerSocket (50). Zero means no limit.
+	EventRatePerSocket int
+	// Shards is the number of fanout shards (SHARDS). Zero, the default,
+	// means one per CPU (GOMAXPROCS), decided by the engine.
+	Shards int
+	// PnLInterval is the shortest time between two live P&L updates of one
+	// position (PNL_INTERVAL_MS, milliseconds). Default DefaultPnLInterval
+	// (250ms). Zero means an update on every price change.
+	PnLInterval time.Duration
+	// DemoFeed runs the built-in demo market feed on the embedded bus
+	// (DEMO_FEED). Default true in development, false otherwise. It has no
+	// effect with RedisURL set.
+	DemoFeed bool
+	// DemoUser is the user id the demo feed publishes orders, positions and
+	// notifications for (DEMO_USER). Default DefaultDemoUser ("demo").
+	DemoUser string
+	// DrainTimeout bounds the shutdown after SIGTERM/SIGINT (DRAIN_TIMEOUT,
+	// milliseconds). Default DefaultDrainTimeout (10s). Zero means close
+	// every socket at once without waiting.
+	DrainTimeout time.Duration
+}
+
+// defaultConfig returns the configuration used for every unset variable.
+// The demo feed default depends on the environment, so it takes it.
+func defaultConfig(environment string) Config {
+	return Config{
+		Port:                DefaultPort,
+		Environment:         environment,
+		CORSOrigins:         []string{DefaultCORSOrigin},
+		JWTLeeway:           DefaultJWTLeeway,
+		LogLevel:            DefaultLogLevel,
+		LogDirectory:        DefaultLogDirectory,
+		SocketIOPath:        DefaultSocketIOPath,
+		PingInterval:        DefaultPingInterval,
+		PingTimeout:         DefaultPingTimeout,
+		ConnectTimeout:      DefaultConnectTimeout,
+		MaxHTTPBufferSize:   DefaultMaxHTTPBufferSize,
+		MaxSymbolsPerSocket: DefaultMaxSymbolsPerSocket,
+		MaxPendingBytes:     DefaultMaxPendingBytes,
+		WriteTimeout:        DefaultWriteTimeout,
+		HandshakeTimeout:    DefaultHandshakeTimeout,
+		EventRatePerSocket:  DefaultEventRatePerSocket,
+		PnLInterval:         DefaultPnLInterval,
+		DemoFeed:            environment == EnvironmentDevelopment,
+		DemoUser:            DefaultDemoUser,
+		DrainTimeout:        DefaultDrainTimeout,
+	}
+}
+
+// IsProduction reports whether NODE_ENV is production.
+func (c Config) IsProduction() bool { return c.Environment == EnvironmentProduction }
+
+// IsDevelopment reports whether NODE_ENV is development.
+func (c Config) IsDevelopment() bool { return c.Environment == EnvironmentDevelopment }
+
+// JWTAlgorithms returns the algorithms a token may be signed with: "HS256"
+// when JWTSecret is set, and JWTPublicKeyAlgorithm when a key is set. The
+// verifier pins exactly these, and picks the key by algorithm, so an HS256
+// token can never be checked against the public key.
+func (c Config) JWTAlgorithms() []string {
+	var algorithms []string
+	if len(c.JWTSecret) > 0 {
+		algorithms = append(algorithms, "HS256")
+	}
+	if c.JWTPublicKeyAlgorithm != "" {
+		algorithms = append(algorithms, c.JWTPublicKeyAlgorithm)
+	}
+	return algorithms
+}
+
+// OriginAllowed reports whether a request with the Origin header origin may
+// connect. A request without an Origin (a Node.js client, curl) is allowed:
+// CORS protects browsers, and browsers always send one.
+func (c Config) OriginAllowed(origin string) bool {
+	if origin == "" || slices.Contains(c.CORSOrigins, "*") {
+		return true
+	}
+	return slices.Contains(c.CORSOrigins, strings.ToLower(origin))
+}
+
+// TrustedProxy reports whether peer is in TrustedProxies, so that its
+// X-Forwarded-For header names the client.
+func (c Config) TrustedProxy(peer netip.Addr) bool {
+	peer = peer.Unmap()
+	for _, prefix := range c.TrustedProxies {
+		if prefix.Contains(peer) {
+			return true
+		}
+	}
+	return false
+}
+
+// RedisURLRedacted returns RedisURL with any password replaced by "xxxxx".
+func (c Config) RedisURLRedacted() string {
+	parsed, err := url.Parse(c.RedisURL)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return parsed.Redacted()
+}
+
+// LogValue lists the effective settings for the start-up log. The JWT secret
+// and the Redis password never appear; only whether a secret is set.
+func (c Config) LogValue() slog.Value {
+	proxies := make([]string, len(c.TrustedProxies))
+	for index, prefix := range c.TrustedProxies {
+		proxies[index] = prefix.String()
+	}
+	return slog.GroupValue(
+		slog.Int("port", c.Port),
+		slog.String("node_env", c.Environment),
+		slog.String("cors_origin", strings.Join(c.CORSOrigins, ",")),
+		slog.Bool("jwt_secret_set", len(c.JWTSecret) > 0),
+		slog.Bool("jwt_development_secret", c.DevelopmentSecret),
+		slog.String("jwt_public_key_file", c.JWTPublicKeyFile),
+		slog.String("jwt_algorithms", strings.Join(c.JWTAlgorithms(), ",")),
+		slog.String("jwt_issuer", c.JWTIssuer),
+		slog.String("jwt_audience", c.JWTAudience),
+		slog.Duration("jwt_leeway", c.JWTLeeway),
+		slog.String("redis_url", c.RedisURLRedacted()),
+		slog.String("redis_prefix", c.RedisPrefix),
+		slog.Bool("redis_sharded", c.RedisSharded),
+		slog.String("redis_tls_ca_file", c.RedisTLSCAFile),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.String("log_dir", c.LogDirectory),
+		slog.String("socketio_path", c.SocketIOPath),
+		slog.Duration("ping_interval", c.PingInterval),
+		slog.Duration("ping_timeout", c.PingTimeout),
+		slog.Duration("connect_timeout", c.ConnectTimeout),
+		slog.Int("max_http_buffer_size", c.MaxHTTPBufferSize),
+		slog.Int("max_connections", c.MaxConnections),
+		slog.Int("max_connections_per_ip", c.MaxConnectionsPerIP),
+		slog.Int("connection_rate_per_ip", c.ConnectionRatePerIP),
+		slog.String("trusted_proxies", strings.Join(proxies, ",")),
+		slog.Bool("tls", c.TLSCertificate != nil),
+		slog.Int("max_symbols_per_socket", c.MaxSymbolsPerSocket),
+		slog.Int("max_pending_bytes", c.MaxPendingBytes),
+		slog.Duration("write_timeout", c.WriteTimeout),
+		slog.Duration("write_coalesce", c.WriteCoalesce),
+		slog.Duration("handshake_timeout", c.HandshakeTimeout),
+		slog.Int("event_rate_per_socket", c.EventRatePerSocket),
+		slog.Int("shards", c.Shards),
+		slog.Duration("pnl_interval", c.PnLInterval),
+		slog.Bool("demo_feed", c.DemoFeed),
+		slog.String("demo_user", c.DemoUser),
+		slog.Duration("drain_timeout", c.DrainTimeout),
+	)
+}
