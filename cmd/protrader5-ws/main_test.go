@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+func TestRunDispatch(t *testing.T) {
+	tests := []struct {
+		name       string
+		arguments  []string
+		wantCode   int
+		wantStdout string
+		wantStderr string
+	}{
+		{"help", []string{"help"}, exitSuccess, "usage: protrader5-ws", ""},
+		{"-h", []string{"-h"}, exitSuccess, "Commands:", ""},
+		{"--help", []string{"--help"}, exitSuccess, "Commands:", ""},
+		{"unknown", []string{"frobnicate"}, exitUsage, "", `unknown command "frobnicate"`},
+		{"version", []string{"version"}, exitSuccess, "protrader5-ws dev (commit ", ""},
+		{"version stray", []string{"version", "x"}, exitUsage, "", "unexpected argument"},
+		{"serve bad flag", []string{"serve", "--port", "1"}, exitUsage, "", "flag provided but not defined"},
+		{"default serve bad flag", []string{"--port", "1"}, exitUsage, "", "flag provided but not defined"},
+		{"token -h", []string{"token", "-h"}, exitSuccess, "", "usage: protrader5-ws token"},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			c, stdout, stderr := newTestCLI(nil)
+			code := c.run(test.arguments)
+			if code != test.wantCode || !strings.Contains(stdout.String(), test.wantStdout) ||
+				!strings.Contains(stderr.String(), test.wantStderr) {
+				t.Errorf("run(%q) = %d, stdout %q, stderr %q; want %d, %q, %q",
+					test.arguments, code, stdout, stderr, test.wantCode, test.wantStdout, test.wantStderr)
+			}
+		})
+	}
+	c, stdout, _ := newTestCLI(nil)
+	c.run([]string{"version"})
+	if !strings.Contains(stdout.String(), runtime.Version()) {
+		t.Errorf("version output %q lacks the Go version", stdout)
+	}
+}
+
+func TestServeConfigErrorExitsOne(t *testing.T) {
+	c, _, stderr := newTestCLI(map[string]string{"PORT": "x", "PING_INTERVAL": "y"})
+	c.serve = func(context.Context, Config, *slog.Logger) error {
+		t.Error("runServe called despite a bad configuration")
+		return nil
+	}
+	if code := c.run(nil); code != exitFailure {
+		t.Errorf("serve with bad settings: exit %d; want 1", code)
+	}
+	if !strings.Contains(stderr.String(), "config: PORT:") || !strings.Contains(stderr.String(), "config: PING_INTERVAL:") {
+		t.Errorf("stderr = %q; want both problems", stderr)
+	}
+}
+
+func TestServeRunsAndLogsConfig(t *testing.T) {
+	directory := t.TempDir()
+	c, _, stderr := newTestCLI(map[string]string{"NODE_ENV": "test", "LOG_DIR": directory, "JWT_SECRET": "never-logged"})
+	var got Config
+	c.serve = func(ctx context.Context, config Config, logger *slog.Logger) error {
+		got = config
+		logger.Error("engine failed")
+		return errors.New("listen: address in use")
+	}
+	if code := c.run([]string{"serve"}); code != exitFailure {
+		t.Errorf("serve whose runServe fails: exit %d; want 1", code)
+	}
+	if got.Environment != "test" || got.LogDirectory != directory {
+		t.Errorf("runServe got config %+v", got)
+	}
+	combined, err := os.ReadFile(filepath.Join(directory, "combined.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"msg":"starting"`, `"ping_interval":25000000000`, `"msg":"gateway stopped"`, "address in use"} {
+		if !strings.Contains(string(combined), want) {
+			t.Errorf("combined.log lacks %s:\n%s", want, combined)
+		}
+	}
+	if strings.Contains(string(combined), "never-logged") {
+		t.Error("combined.log holds the JWT secret")
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr = %q; want nothing outside development", stderr)
+	}
+}
+
+func TestWithShutdownSignals(t *testing.T) {
+	ctx, stop := withShutdownSignals(context.Background())
+	defer stop()
+	// NotifyContext has registered the handler when it returns, so the signal
+	// cannot reach the default action and end the test binary.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("SIGTERM did not cancel the context")
+	}
+}
+
+func TestServeUntilDoneBoundsTheDrain(t *testing.T) {
+	config := defaultConfig(EnvironmentTest)
+	config.DrainTimeout = 0
+	logger := slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithCancel(context.Background())
+
+	c, _, _ := newTestCLI(nil)
+	c.shutdownGrace = 50 * time.Millisecond
+	returned := make(chan struct{})
+	c.serve = func(ctx context.Context, config Config, logger *slog.Logger) error {
+		<-ctx.Done()
+		<-returned // a drain that never ends
+		return nil
+	}
+	defer close(returned)
+	cancel()
+	start := time.Now()
+	err := c.serveUntilDone(ctx, config, logger)
+	if err == nil || !strings.Contains(err.Error(), "shutdown did not finish") {
+		t.Errorf("serveUntilDone with a stuck drain = %v; want a shutdown error", err)
+	}
+	if elapsed := time.Since(start); elapsed < c.shutdownGrace {
+		t.Errorf("gave up after %v; want at least %v", elapsed, c.shutdownGrace)
+	}
+
+	// The stub runServe returns as soon as the context ends.
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	c, _, _ = newTestCLI(nil)
+	if err := c.serveUntilDone(ctx, config, logger); err != nil {
+		t.Errorf("serveUntilDone with the stub = %v", err)
+	}
+}
+
+func TestPublishRefusals(t *testing.T) {
+	tests := []struct {
+		name      string
+		variables map[string]string
+		arguments []string
+		wantCode  int
+		wantError string
+	}{
+		{"unknown channel", nil, []string{"--channel", "orders", "--data", "{}"}, exitUsage, `--channel "orders" is not one of`},
+		{"not json", nil, []string{"--channel", "notifications", "--data", "{x"}, exitUsage, "is not valid JSON"},
+		{"no data", nil, []string{"--channel", "notifications"}, exitUsage, "is not valid JSON"},
+		{"array on user channel", nil, []string{"--channel", "order:updates", "--data", "[]"}, exitUsage, "must be a JSON object"},
+		{"no redis", nil, []string{"--channel", "market:ticks", "--data", `[{"symbol":"BTCUSD"}]`}, exitFailure, "REDIS_URL is not set; publish needs Redis"},
+		{"bad redis url", map[string]string{"REDIS_URL": "http://x"}, []string{"--channel", "notifications", "--data", "{}"}, exitFailure, "config: REDIS_URL:"},
+	}
+	for _, test := range tests {
+		t.Run(test.name, func(t *testing.T) {
+			c, stdout, stderr := newTestCLI(test.variables)
+			code := c.run(append([]string{"publish"}, test.arguments...))
+			if code != test.wantCode || !strings.Contains(stderr.String(), test.wantError) || stdout.Len() != 0 {
+				t.Errorf("publish %v: exit %d, stdout %q, stderr %q; want exit %d and %q",
+					test.arguments, code, stdout, stderr, test.wantCode, test.wantError)
+			}
+		})
+	}
+}
+
+// startRedis runs a throw-away redis-server on a free port, or skips the test
+// when none is installed and REDIS_URL is not set.
+func startRedis(t *testing.T) string {
+	t.Helper()
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		return url
+	}
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not installed and REDIS_URL not set")
+	}
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := listener.Addr().(*net.TCPAddr).Port
+	listener.Close()
+	server := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		server.Process.Kill()
+		server.Wait()
+	})
+	address := "127.0.0.1:" + strconv.Itoa(port)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if connection, err := net.Dial("tcp", address); err == nil {
+			connection.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server did not start")
+		}
+	}
+	return "redis://" + address
+}
+
+func TestPublishReachesSubscriber(t *testing.T) {
+	redisURL := startRedis(t)
+	option, err := rueidis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	option.DisableCache = true
+	subscriber, err := rueidis.NewClient(option)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subscriber.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	received := make(chan string, 1)
+	subscribed := make(chan struct{})
+	go subscriber.Receive(ctx, subscriber.B().Subscribe().Channel("pt5:notifications").Build(), func(message rueidis.PubSubMessage) {
+		received <- message.Message
+	})
+	// Wait until the subscription is visible to publishers.
+	go func() {
+		defer close(subscribed)
+		for ctx.Err() == nil {
+			counts, _ := subscriber.Do(ctx, subscriber.B().PubsubNumsub().Channel("pt5:notifications").Build()).AsIntMap()
+			if counts["pt5:notifications"] > 0 {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	<-subscribed
+
+	message := `{"id":"n1","userId":"alice","title":"hi"}`
+	c, stdout, stderr := newTestCLI(map[string]string{"REDIS_URL": redisURL, "REDIS_PREFIX": "pt5:"})
+	if code := c.run([]string{"publish", "--channel", "notifications", "--data", message}); code != exitSuccess {
+		t.Fatalf("publish exit %d; stderr %q", code, stderr)
+	}
+	if got := strings.TrimSpace(stdout.String()); got != "1" {
+		t.Errorf("publish printed %q; want 1 receiver", got)
+	}
+	select {
+	case got := <-received:
+		if got != message {
+			t.Errorf("subscriber got %q; want %q", got, message)
+		}
+	case <-ctx.Done():
+		t.Fatal("the message never arrived")
+	}
+}
