@@ -483,3 +483,42 @@ func TestConfigLogValueHidesSecrets(t *testing.T) {
 		t.Errorf("config log lacks settings: %s", out.String())
 	}
 }
+
+// TestEnvExampleListsEverySetting keeps /.env.example in step with LoadConfig:
+// it must parse, give the defaults, and name every variable LoadConfig reads.
+func TestEnvExampleListsEverySetting(t *testing.T) {
+	const examplePath = "../../.env.example"
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := parseDotenv(data)
+	if err != nil {
+		t.Fatalf("%s: %v", examplePath, err)
+	}
+	read := map[string]bool{}
+	recording := func(name string) (string, bool) {
+		read[name] = true
+		return "", false
+	}
+	if _, err := LoadConfig(recording, ""); err != nil {
+		t.Fatal(err)
+	}
+	for name := range read {
+		if _, ok := listed[name]; !ok {
+			t.Errorf("%s does not list %s", examplePath, name)
+		}
+	}
+	for name := range listed {
+		if !read[name] {
+			t.Errorf("%s lists %s, which LoadConfig never reads", examplePath, name)
+		}
+	}
+	fromExample, err := LoadConfig(lookupFrom(nil), examplePath)
+	if err != nil {
+		t.Fatalf("LoadConfig(%s): %v", examplePath, err)
+	}
+	if defaults := mustLoad(t, nil); !reflect.DeepEqual(fromExample, defaults) {
+		t.Errorf("%s gives %+v\nwant the defaults %+v", examplePath, fromExample, defaults)
+	}
+}
