@@ -279,7 +279,8 @@ func (c Config) RedisURLRedacted() string {
 	return parsed.Redacted()
 }
 
-// LogValue lists the effective settings for the start-up log. The JWT secret
+// LogValue lists the effective settings for the start-up log, durations in
+// the units of their variables. The JWT secret
 // and the Redis password never appear; only whether a secret is set.
 func (c Config) LogValue() slog.Value {
 	proxies := make([]string, len(c.TrustedProxies))
@@ -296,7 +297,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("jwt_algorithms", strings.Join(c.JWTAlgorithms(), ",")),
 		slog.String("jwt_issuer", c.JWTIssuer),
 		slog.String("jwt_audience", c.JWTAudience),
-		slog.Duration("jwt_leeway", c.JWTLeeway),
+		slog.Int64("jwt_leeway_ms", c.JWTLeeway.Milliseconds()),
 		slog.String("redis_url", c.RedisURLRedacted()),
 		slog.String("redis_prefix", c.RedisPrefix),
 		slog.Bool("redis_sharded", c.RedisSharded),
@@ -304,9 +305,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_dir", c.LogDirectory),
 		slog.String("socketio_path", c.SocketIOPath),
-		slog.Duration("ping_interval", c.PingInterval),
-		slog.Duration("ping_timeout", c.PingTimeout),
-		slog.Duration("connect_timeout", c.ConnectTimeout),
+		slog.Int64("ping_interval_ms", c.PingInterval.Milliseconds()),
+		slog.Int64("ping_timeout_ms", c.PingTimeout.Milliseconds()),
+		slog.Int64("connect_timeout_ms", c.ConnectTimeout.Milliseconds()),
 		slog.Int("max_http_buffer_size", c.MaxHTTPBufferSize),
 		slog.Int("max_connections", c.MaxConnections),
 		slog.Int("max_connections_per_ip", c.MaxConnectionsPerIP),
@@ -315,14 +316,14 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("tls", c.TLSCertificate != nil),
 		slog.Int("max_symbols_per_socket", c.MaxSymbolsPerSocket),
 		slog.Int("max_pending_bytes", c.MaxPendingBytes),
-		slog.Duration("write_timeout", c.WriteTimeout),
-		slog.Duration("write_coalesce", c.WriteCoalesce),
-		slog.Duration("handshake_timeout", c.HandshakeTimeout),
+		slog.Int64("write_timeout_ms", c.WriteTimeout.Milliseconds()),
+		slog.Int64("write_coalesce_us", c.WriteCoalesce.Microseconds()),
+		slog.Int64("handshake_timeout_ms", c.HandshakeTimeout.Milliseconds()),
 		slog.Int("event_rate_per_socket", c.EventRatePerSocket),
 		slog.Int("shards", c.Shards),
-		slog.Duration("pnl_interval", c.PnLInterval),
+		slog.Int64("pnl_interval_ms", c.PnLInterval.Milliseconds()),
 		slog.Bool("demo_feed", c.DemoFeed),
 		slog.String("demo_user", c.DemoUser),
-		slog.Duration("drain_timeout", c.DrainTimeout),
+		slog.Int64("drain_timeout_ms", c.DrainTimeout.Milliseconds()),
 	)
 }

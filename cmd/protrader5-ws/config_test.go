@@ -479,7 +479,7 @@ func TestConfigLogValueHidesSecrets(t *testing.T) {
 	if strings.Contains(out.String(), "topsecret") || strings.Contains(out.String(), "hunter2") {
 		t.Errorf("config log leaks a secret: %s", out.String())
 	}
-	if !strings.Contains(out.String(), `"jwt_secret_set":true`) || !strings.Contains(out.String(), `"ping_interval":25000000000`) {
+	if !strings.Contains(out.String(), `"jwt_secret_set":true`) || !strings.Contains(out.String(), `"ping_interval_ms":25000`) {
 		t.Errorf("config log lacks settings: %s", out.String())
 	}
 }

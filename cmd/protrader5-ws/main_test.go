@@ -87,7 +87,7 @@ func TestServeRunsAndLogsConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"msg":"starting"`, `"ping_interval":25000000000`, `"msg":"gateway stopped"`, "address in use"} {
+	for _, want := range []string{`"msg":"starting"`, `"ping_interval_ms":25000`, `"msg":"gateway stopped"`, "address in use"} {
 		if !strings.Contains(string(combined), want) {
 			t.Errorf("combined.log lacks %s:\n%s", want, combined)
 		}
