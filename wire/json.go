@@ -38,10 +38,10 @@ func validJSON(b []byte) bool {
 
 // scanJSONValue skips whitespace and one JSON value starting at b[i], nested
 // depth levels deep already, and returns the index just after it, or -1 when
-// the value is invalid or incomplete. It is iterative, so hostile nesting costs
-// a bounded stack: one bit per level records whether the level is an object.
+// the value is invalid or incomplete. It is iterative, so hostile nesting
+// cannot exhaust the goroutine stack.
 func scanJSONValue(b []byte, i int, depth int) int {
-	var objectLevels [maxJSONDepth/64 + 1]uint64
+	var levels levelStack
 	level := 0 // levels opened by this call
 	for {
 		// A value is expected at i.
@@ -55,11 +55,7 @@ func scanJSONValue(b []byte, i int, depth int) int {
 				return -1
 			}
 			isObject := c == '{'
-			if isObject {
-				objectLevels[level/64] |= 1 << (level % 64)
-			} else {
-				objectLevels[level/64] &^= 1 << (level % 64)
-			}
+			levels.set(level, isObject)
 			level++
 			i = skipJSONSpace(b, i+1)
 			if i < len(b) && (b[i] == '}' && isObject || b[i] == ']' && !isObject) {
@@ -105,7 +101,7 @@ func scanJSONValue(b []byte, i int, depth int) int {
 			if i >= len(b) {
 				return -1
 			}
-			isObject := objectLevels[(level-1)/64]&(1<<((level-1)%64)) != 0
+			isObject := levels.isObject(level - 1)
 			c := b[i]
 			if c == ',' {
 				i++
@@ -124,6 +120,40 @@ func scanJSONValue(b []byte, i int, depth int) int {
 			return -1
 		}
 	}
+}
+
+// levelStack records, one bit per nesting level, whether the level is an
+// object. The first 64 levels live in a word, so ordinary JSON costs nothing;
+// deeper ones (only hostile input nests that far) spill to a slice.
+type levelStack struct {
+	shallow uint64
+	deep    []uint64 // levels 64 and up
+}
+
+// set records whether level is an object.
+func (s *levelStack) set(level int, isObject bool) {
+	word, bit := &s.shallow, uint(level%64)
+	if level >= 64 {
+		index := level/64 - 1
+		if index >= len(s.deep) {
+			s.deep = append(s.deep, 0)
+		}
+		word = &s.deep[index]
+	}
+	if isObject {
+		*word |= 1 << bit
+	} else {
+		*word &^= 1 << bit
+	}
+}
+
+// isObject reports whether level, set before, is an object.
+func (s *levelStack) isObject(level int) bool {
+	word := s.shallow
+	if level >= 64 {
+		word = s.deep[level/64-1]
+	}
+	return word&(1<<uint(level%64)) != 0
 }
 
 // scanJSONKey scans an object key and its ':' at b[i] and returns the index
