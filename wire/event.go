@@ -82,8 +82,9 @@ func AppendEvent(dst []byte, namespace, name string, payload []byte) []byte {
 }
 
 // AppendAck appends "4" + "3" + [namespace + ","] + id + "[" + payload + "]"
-// (Socket.IO v5 §ACK): payload is raw JSON, the one argument of the ack; nil
-// means no argument ("[]"). It allocates only to grow dst.
+// (Socket.IO v5 §ACK): id is the client's ack id (ParseSocketPacket's ID,
+// never NoAckID); payload is raw JSON, the one argument of the ack; nil means
+// no argument ("[]"). It allocates only to grow dst.
 func AppendAck(dst []byte, namespace string, id int64, payload []byte) []byte {
 	dst = appendMessageHeader(dst, SocketAck, namespace)
 	dst = strconv.AppendInt(dst, id, 10)

@@ -66,8 +66,8 @@ func AppendPayloadPacket(dst []byte, start int, p Packet) []byte {
 
 // AppendPayloadText appends an already-encoded text packet (e.g. "42[...]")
 // with the same separator rule as AppendPayloadPacket. encoded must not
-// contain 0x1e; a Socket.IO packet built by this package never does, as the
-// byte is a control character that JSON always escapes.
+// contain 0x1e. JSON always escapes that control character, so the packets
+// built here hold it only if a namespace does.
 func AppendPayloadText(dst []byte, start int, encoded []byte) []byte {
 	if len(dst) > start {
 		dst = append(dst, RecordSeparator)
