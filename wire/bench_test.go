@@ -1,0 +1,95 @@
+package wire
+
+import (
+	"fmt"
+	"testing"
+)
+
+func BenchmarkAppendFrame(b *testing.B) {
+	for _, size := range []int{len(tick), 1024, 70000} {
+		payload := make([]byte, size)
+		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
+			dst := make([]byte, 0, ServerFrameSize(size))
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				dst = AppendFrame(dst[:0], OpText, payload)
+			}
+			sinkBytes = dst
+		})
+	}
+}
+
+// BenchmarkMarketDataFrame is the whole per-tick build of DESIGN.md step 2:
+// header + `42["market:data",` + tick + `]` in one buffer.
+func BenchmarkMarketDataFrame(b *testing.B) {
+	dst := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		n := len(`42["market:data",]`) + len(tick)
+		dst = AppendFrameHeader(dst[:0], OpText, n)
+		dst = AppendEvent(dst, "/", "market:data", tick)
+	}
+	sinkBytes = dst
+}
+
+func BenchmarkAppendEvent(b *testing.B) {
+	dst := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = AppendEvent(dst[:0], "/", "market:data", tick)
+	}
+	sinkBytes = dst
+}
+
+func BenchmarkParseSocketPacket(b *testing.B) {
+	inputs := []struct {
+		name  string
+		input string
+	}{
+		{name: "subscribe", input: `212["subscribe:market",{"symbols":["BTCUSD","ETHUSD","SOLUSD"]}]`},
+		{name: "connect", input: `0{"token":"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEiLCJleHAiOjE3NjQwNTc2MDB9.abc"}`},
+		{name: "namespace", input: `2/admin,12["subscribe:orders"]`},
+	}
+	for _, input := range inputs {
+		data := []byte(input.input)
+		b.Run(input.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := ParseSocketPacket(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkParseEvent(b *testing.B) {
+	data := []byte(`["subscribe:market",{"symbols":["BTCUSD","ETHUSD","SOLUSD"]}]`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseEvent(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseFrameHeader(b *testing.B) {
+	header := []byte{0x81, 0xfe, 0x01, 0x00, 1, 2, 3, 4}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := ParseFrameHeader(header); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUnmask(b *testing.B) {
+	payload := make([]byte, 4096)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		Unmask(payload, [4]byte{1, 2, 3, 4}, 1)
+	}
+}

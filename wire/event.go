@@ -1,0 +1,117 @@
+package wire
+
+import (
+	"strconv"
+)
+
+// Event is an EVENT payload split into its name and its argument values (each
+// raw JSON, aliasing the input).
+type Event struct {
+	Name string
+	Args [][]byte
+}
+
+// ParseEvent splits an EVENT/BINARY_EVENT payload (a JSON array, Socket.IO v5
+// §EVENT) into its name and args. It validates as it goes, so it is safe on
+// any input: not a non-empty JSON array -> ErrInvalidPayload; a first element
+// that is a number (allowed by the parser) -> ErrInvalidEventName; any other
+// non-string first element -> ErrInvalidPayload; a reserved name ->
+// ErrReservedEvent. Args alias data and are nil when there are none; Name is
+// the decoded string.
+func ParseEvent(data []byte) (Event, error) {
+	array := newJSONArray(data)
+	first, ok := array.next()
+	if !ok {
+		return Event{}, ErrInvalidPayload
+	}
+	switch c := first[0]; {
+	case c == '"':
+	case c == '-' || c >= '0' && c <= '9':
+		if !drainJSONArray(&array) {
+			return Event{}, ErrInvalidPayload
+		}
+		return Event{}, ErrInvalidEventName
+	default:
+		return Event{}, ErrInvalidPayload
+	}
+	if isReservedEvent(first) {
+		if !drainJSONArray(&array) {
+			return Event{}, ErrInvalidPayload
+		}
+		return Event{}, ErrReservedEvent
+	}
+	event := Event{Name: unquoteJSONString(first)}
+	for argument, ok := array.next(); ok; argument, ok = array.next() {
+		event.Args = append(event.Args, argument)
+	}
+	if !array.valid() {
+		return Event{}, ErrInvalidPayload
+	}
+	return event, nil
+}
+
+// drainJSONArray walks the rest of array and reports whether it is well
+// formed, so that syntax errors win over shape errors whatever their position.
+func drainJSONArray(array *jsonArray) bool {
+	for _, ok := array.next(); ok; _, ok = array.next() {
+	}
+	return array.valid()
+}
+
+// appendMessageHeader appends the Engine.IO message type, the Socket.IO type
+// digit and the namespace prefix shared by all the Append* packet builders.
+func appendMessageHeader(dst []byte, packetType SocketType, namespace string) []byte {
+	dst = append(dst, byte(PacketMessage), '0'+byte(packetType))
+	return appendNamespace(dst, namespace)
+}
+
+// AppendEvent appends the complete Engine.IO message text of a server event
+// (Engine.IO v4 message + Socket.IO v5 EVENT): "4" + "2" + [namespace + ","]
+// + `["name",payload]`. payload is raw JSON written verbatim (nil means no
+// argument: `["name"]`); name is JSON-string-escaped. It allocates only to
+// grow dst.
+func AppendEvent(dst []byte, namespace, name string, payload []byte) []byte {
+	dst = appendMessageHeader(dst, SocketEvent, namespace)
+	dst = append(dst, '[')
+	dst = appendJSONString(dst, name)
+	if payload != nil {
+		dst = append(dst, ',')
+		dst = append(dst, payload...)
+	}
+	return append(dst, ']')
+}
+
+// AppendAck appends "4" + "3" + [namespace + ","] + id + "[" + payload + "]"
+// (Socket.IO v5 §ACK): id is the client's ack id (ParseSocketPacket's ID,
+// never NoAckID); payload is raw JSON, the one argument of the ack; nil means
+// no argument ("[]"). It allocates only to grow dst.
+func AppendAck(dst []byte, namespace string, id int64, payload []byte) []byte {
+	dst = appendMessageHeader(dst, SocketAck, namespace)
+	dst = strconv.AppendInt(dst, id, 10)
+	dst = append(dst, '[')
+	dst = append(dst, payload...)
+	return append(dst, ']')
+}
+
+// AppendConnect appends "4" + "0" + [namespace + ","] + `{"sid":"..."}`, the
+// server's answer to a CONNECT (Socket.IO v5 §CONNECT); sid is JSON-escaped.
+func AppendConnect(dst []byte, namespace, sid string) []byte {
+	dst = appendMessageHeader(dst, SocketConnect, namespace)
+	dst = append(dst, `{"sid":`...)
+	dst = appendJSONString(dst, sid)
+	return append(dst, '}')
+}
+
+// AppendConnectError appends "4" + "4" + [namespace + ","] + payload (raw JSON
+// object, written verbatim), the refusal of a CONNECT (Socket.IO v5
+// §CONNECT_ERROR).
+func AppendConnectError(dst []byte, namespace string, payload []byte) []byte {
+	dst = appendMessageHeader(dst, SocketConnectError, namespace)
+	return append(dst, payload...)
+}
+
+// AppendDisconnect appends "4" + "1" + [namespace + ","] (Socket.IO v5
+// §DISCONNECT).
+func AppendDisconnect(dst []byte, namespace string) []byte {
+	return appendMessageHeader(dst, SocketDisconnect, namespace)
+}
