@@ -1,0 +1,38 @@
+//go:build !race
+
+// Allocation gates. The race detector makes sync.Pool drop items on
+// purpose, so these run in the plain (non-race) test pass only.
+
+package engine
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestFanoutAllocatesNothingPerDelivery(t *testing.T) {
+	e := newTestEngine(t, Config{Shards: 1})
+	for i := 0; i < 1000; i++ {
+		subscribe(t, e, attachTestConn(t, e, fmt.Sprintf("user%d", i), newMemorySink(false)), "AAA")
+	}
+	ring := e.ring("AAA", false)
+	frames := make([]*Frame, 200)
+	for i := range frames {
+		frames[i] = newEventFrame("market:data", tick("AAA", i))
+	}
+	s := e.shards[0]
+	events := []shardEvent{{ring: ring}}
+	next := 0
+	deliver := func() {
+		ring.push(frames[next], false)
+		next++
+		s.deliver(events)
+	}
+	deliver() // warm the pools
+	if allocs := testing.AllocsPerRun(100, deliver); allocs != 0 {
+		t.Fatalf("fanning one tick out to 1000 sockets allocates %.1f times; want 0", allocs)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { newEventFrame("market:data", tick("AAA", 1)) }); allocs != 1 {
+		t.Fatalf("building a tick frame allocates %.1f times; want 1 (its buffer)", allocs)
+	}
+}

@@ -1,0 +1,138 @@
+package engine
+
+import (
+	"log/slog"
+	"net/http"
+	"runtime"
+	"time"
+)
+
+// Defaults applied by Config.withDefaults. Every zero Config field takes one.
+const (
+	DefaultAddress             = ":4000"
+	DefaultPath                = "/socket.io/"
+	DefaultPingInterval        = 25 * time.Second
+	DefaultPingTimeout         = 20 * time.Second
+	DefaultConnectTimeout      = 45 * time.Second
+	DefaultHandshakeTimeout    = 10 * time.Second
+	DefaultMaxPayload          = 1_000_000
+	DefaultMaxSymbolsPerSocket = 200
+	DefaultMaxPendingBytes     = 1 << 20
+	DefaultWriteTimeout        = 10 * time.Second
+	DefaultMaxHeaderBytes      = 8 << 10
+	DefaultMaxSymbols          = 100_000
+	DefaultDrainTimeout        = 10 * time.Second
+)
+
+// maxShards is the most fanout shards: a symbol tracks its shards in a uint64.
+const maxShards = 64
+
+// Config configures an Engine. The zero value works: every zero field means
+// the Default constant named in its comment.
+type Config struct {
+	// Address is the TCP address to listen on. Zero means DefaultAddress (":4000").
+	Address string
+	// Path is the Engine.IO endpoint, with leading and trailing slash.
+	// Zero means DefaultPath ("/socket.io/").
+	Path string
+	// PingInterval is the time between server pings. Zero means DefaultPingInterval (25s).
+	PingInterval time.Duration
+	// PingTimeout is how long after a ping the pong may take before the
+	// connection is closed. Zero means DefaultPingTimeout (20s).
+	PingTimeout time.Duration
+	// ConnectTimeout closes a connection that has joined no namespace for this
+	// long, as socket.io's connectTimeout. Zero means DefaultConnectTimeout (45s).
+	ConnectTimeout time.Duration
+	// HandshakeTimeout bounds the time to send a complete HTTP request head and
+	// to finish a partly received WebSocket frame. Zero means DefaultHandshakeTimeout (10s).
+	HandshakeTimeout time.Duration
+	// MaxPayload is the largest message a client may send, in bytes
+	// (MAX_HTTP_BUFFER_SIZE). Zero means DefaultMaxPayload (1e6).
+	MaxPayload int
+	// MaxSymbolsPerSocket bounds market subscriptions per socket.
+	// Zero means DefaultMaxSymbolsPerSocket (200).
+	MaxSymbolsPerSocket int
+	// MaxSymbols bounds the symbols this node tracks, so that clients cannot
+	// grow the symbol table without bound. Zero means DefaultMaxSymbols (100,000).
+	MaxSymbols int
+	// MaxPendingBytes is the most unsent order/position/notification bytes a
+	// connection may hold before it is closed as a slow consumer.
+	// Zero means DefaultMaxPendingBytes (1 MiB).
+	MaxPendingBytes int
+	// WriteTimeout closes a connection whose socket accepts no bytes for this
+	// long. Zero means DefaultWriteTimeout (10s).
+	WriteTimeout time.Duration
+	// WriteCoalesce delays each fanout burst's flush by this much to put more
+	// frames into each write. Zero (the default) flushes at once.
+	WriteCoalesce time.Duration
+	// Shards is the number of fanout shards. Zero means one per CPU (GOMAXPROCS).
+	Shards int
+	// EventRate is how many client events per second a socket may send, with
+	// bursts of twice that; a socket that keeps going after being refused is
+	// disconnected. Zero turns the limit off.
+	EventRate float64
+	// AllowOrigin decides whether a browser Origin may connect; nil allows all.
+	AllowOrigin func(origin string) bool
+	// DrainTimeout bounds Shutdown's wait for sockets to close. Zero means
+	// DefaultDrainTimeout (10s).
+	DrainTimeout time.Duration
+
+	// Auth verifies the tokens of CONNECT packets. Nil refuses every CONNECT
+	// with TOKEN_INVALID.
+	Auth *Authenticator
+	// Snapshots answers the reads made on subscribe; nil means none.
+	Snapshots SnapshotSource
+	// Ready reports whether the message source is attached; nil means always.
+	Ready func() (ok bool, reason string)
+	// Metrics, when set, is served at /metrics.
+	Metrics http.Handler
+	// Logger receives the engine's logs. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Address == "" {
+		c.Address = DefaultAddress
+	}
+	if c.Path == "" {
+		c.Path = DefaultPath
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = DefaultPingTimeout
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = DefaultMaxPayload
+	}
+	if c.MaxSymbolsPerSocket <= 0 {
+		c.MaxSymbolsPerSocket = DefaultMaxSymbolsPerSocket
+	}
+	if c.MaxSymbols <= 0 {
+		c.MaxSymbols = DefaultMaxSymbols
+	}
+	if c.MaxPendingBytes <= 0 {
+		c.MaxPendingBytes = DefaultMaxPendingBytes
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.Shards <= 0 {
+		c.Shards = runtime.GOMAXPROCS(0)
+	}
+	c.Shards = min(c.Shards, maxShards)
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}

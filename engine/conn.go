@@ -1,0 +1,326 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/protrader5/ws-gateway/wire"
+)
+
+// sink is where a connection's bytes go: a netpoll socket in production,
+// memory in tests and benchmarks.
+type sink interface {
+	// writeNow writes what it can without waiting and returns how many
+	// bytes went out; errWouldBlock means the rest must wait.
+	writeNow(buffers [][]byte, iovecs []syscall.Iovec) (int, error)
+	// writeWait writes all of buffers, waiting up to the write timeout.
+	writeWait(buffers [][]byte) error
+	// close ends the transport; it may call back into Conn.closeWith.
+	close()
+}
+
+type connState uint8
+
+const (
+	stateHandshake connState = iota // waiting for the HTTP request head
+	stateOpen                       // Engine.IO open, WebSocket transport
+	stateHandoff                    // handed to net/http
+	stateClosed
+)
+
+// queued is one pending frame. key is non-zero for P&L refreshes, which a
+// newer refresh of the same position replaces while still queued.
+type queued struct {
+	frame *Frame
+	key   uint64
+	user  bool // counts against MaxPendingBytes
+}
+
+// subscription is one market symbol a socket follows.
+type subscription struct {
+	ring    *symbolRing
+	lastSeq uint64 // newest tick delivered (or given up on)
+	slot    int32  // index in shard.subscribers[ring]
+}
+
+// Conn is one client connection. Its fields are small on purpose: an idle
+// connection has no goroutine and no queue.
+//
+// Read-side fields are used only by the goroutine netpoll runs OnRequest on
+// (one at a time per connection). Everything under mu is shared with fanout
+// workers, timers and the writer.
+type Conn struct {
+	engine   *Engine
+	id       uint64
+	sid      string
+	remoteIP string
+	sink     sink
+
+	// Read side.
+	fragment           []byte
+	fragmentOp         wire.OpCode
+	pendingAttachments int
+	headerToken        string // from Authorization: Bearer, until CONNECT
+
+	// dirty is set while the conn waits in its shard worker's flush list.
+	dirty atomic.Bool
+
+	mu           sync.Mutex
+	state        connState      // guarded by mu
+	writing      bool           // guarded by mu; one writer at a time
+	queue        *queueBuffer   // guarded by mu; nil while empty
+	pendingBytes int            // guarded by mu; user bytes queued or in flight
+	subs         []subscription // guarded by mu (and shard.mu to change)
+	streams      uint8          // guarded by mu (and shard.mu to change); bit per Stream
+	connected    bool           // guarded by mu; joined namespace "/"
+	socketID     string         // guarded by mu
+	userID       string         // guarded by mu; set once at the first CONNECT
+	shard        *shard         // guarded by mu; set with userID
+
+	// Deadlines in Unix nanoseconds, zero when unset; guarded by mu.
+	nextPing          int64
+	pongDeadline      int64
+	connectDeadline   int64
+	tokenExpiry       int64
+	handshakeDeadline int64
+	timerAt           int64 // when the wheel visits next; 0 = not scheduled
+
+	// Event rate limiting (token bucket), guarded by mu.
+	eventTokens   float64
+	eventRefill   int64
+	eventRefusals int
+}
+
+func (c *Conn) wants(stream Stream) bool { return c.streams&(1<<stream) != 0 }
+
+// enqueueLocked appends frame to the queue. User frames count against
+// MaxPendingBytes: when frame would pass it, nothing is queued and it
+// reports false (the caller may flush and try once more).
+func (c *Conn) enqueueLocked(frame *Frame, user bool, key uint64) bool {
+	if c.state == stateClosed {
+		return true
+	}
+	if key != 0 && c.queue != nil {
+		for i := range c.queue.items {
+			if entry := &c.queue.items[i]; entry.key == key {
+				c.pendingBytes += frame.Len() - entry.frame.Len()
+				entry.frame = frame
+				return true
+			}
+		}
+	}
+	if user {
+		if c.pendingBytes+frame.Len() > c.engine.config.MaxPendingBytes {
+			return false
+		}
+		c.pendingBytes += frame.Len()
+	}
+	if c.queue == nil {
+		c.queue = queuePool.Get().(*queueBuffer)
+	}
+	c.queue.items = append(c.queue.items, queued{frame: frame, key: key, user: user})
+	return true
+}
+
+// enqueueUser queues a user frame. When the limit is reached it first
+// writes out what it can (without waiting) and tries again; a connection
+// that still cannot take it is a slow consumer and the caller closes it.
+func (c *Conn) enqueueUser(frame *Frame, key uint64) bool {
+	c.mu.Lock()
+	ok := c.enqueueLocked(frame, true, key)
+	c.mu.Unlock()
+	if ok {
+		return true
+	}
+	c.flush()
+	c.mu.Lock()
+	ok = c.enqueueLocked(frame, true, key)
+	c.mu.Unlock()
+	return ok
+}
+
+// send queues a frame that is not user data (acks, pings, control) and
+// writes it out.
+func (c *Conn) send(frame *Frame) {
+	c.mu.Lock()
+	c.enqueueLocked(frame, false, 0)
+	c.mu.Unlock()
+	c.flush()
+}
+
+// queueBuffer holds a connection's pending frames. Connections take one from
+// queuePool when something is queued and give it back once it is written, so
+// idle connections hold none.
+type queueBuffer struct{ items []queued }
+
+var queuePool = sync.Pool{New: func() any { return &queueBuffer{items: make([]queued, 0, 8)} }}
+
+// releaseQueueLocked returns the queue buffer to the pool.
+func (c *Conn) releaseQueueLocked() {
+	if c.queue == nil {
+		return
+	}
+	clear(c.queue.items)
+	c.queue.items = c.queue.items[:0]
+	queuePool.Put(c.queue)
+	c.queue = nil
+}
+
+// flushScratch is the per-flush working memory, pooled so that a flush
+// allocates nothing.
+type flushScratch struct {
+	frames  []*Frame
+	buffers [][]byte
+	iovecs  []syscall.Iovec
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &flushScratch{
+		frames:  make([]*Frame, 0, 64),
+		buffers: make([][]byte, 0, 64),
+		iovecs:  make([]syscall.Iovec, 0, maxIovecs),
+	}
+}}
+
+// collectLocked moves everything pending into scratch: queued frames in
+// order, then market frames newer than each subscription's last delivery.
+// It returns the user bytes taken, which stay in pendingBytes until written.
+func (c *Conn) collectLocked(scratch *flushScratch) (userBytes int) {
+	scratch.frames = scratch.frames[:0]
+	if c.queue != nil {
+		for _, entry := range c.queue.items {
+			scratch.frames = append(scratch.frames, entry.frame)
+			if entry.user {
+				userBytes += entry.frame.Len()
+			}
+		}
+		c.releaseQueueLocked()
+	}
+	var skipped uint64
+	for i := range c.subs {
+		sub := &c.subs[i]
+		var lost uint64
+		scratch.frames, sub.lastSeq, lost = sub.ring.appendSince(scratch.frames, sub.lastSeq)
+		skipped += lost
+	}
+	if skipped > 0 && c.shard != nil {
+		c.shard.conflated.Add(skipped)
+	}
+	scratch.buffers = scratch.buffers[:0]
+	for _, frame := range scratch.frames {
+		scratch.buffers = append(scratch.buffers, frame.WebSocket())
+	}
+	return userBytes
+}
+
+// flush writes out what is pending. Only one goroutine writes to a
+// connection at a time (writing); a caller that finds a writer busy leaves
+// its frames to it. The write never blocks the caller: when the socket's
+// buffer fills, the rest goes to a goroutine that waits for the socket and
+// exists only until the queue is empty.
+func (c *Conn) flush() {
+	c.mu.Lock()
+	if c.writing || c.state == stateClosed || c.state == stateHandoff {
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	scratch := scratchPool.Get().(*flushScratch)
+	defer func() {
+		clear(scratch.frames)
+		clear(scratch.buffers)
+		scratchPool.Put(scratch)
+	}()
+	for {
+		userBytes := c.collectLocked(scratch)
+		if len(scratch.buffers) == 0 {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		written, err := c.sink.writeNow(scratch.buffers, scratch.iovecs)
+		if c.shard != nil {
+			c.shard.deliveries.Add(uint64(len(scratch.frames)))
+		}
+		if err == errWouldBlock {
+			rest := remainingAfter(scratch.buffers, written)
+			go c.writeSlowly(rest, userBytes)
+			return
+		}
+		if err != nil {
+			c.closeWith(ReasonWriteError)
+			return
+		}
+		c.mu.Lock()
+		c.pendingBytes -= userBytes
+	}
+}
+
+// writeSlowly finishes a write the socket could not take at once, then keeps
+// writing until the queue is empty, waiting for the socket each time.
+func (c *Conn) writeSlowly(buffers [][]byte, userBytes int) {
+	scratch := scratchPool.Get().(*flushScratch)
+	defer func() {
+		clear(scratch.frames)
+		clear(scratch.buffers)
+		scratchPool.Put(scratch)
+	}()
+	for {
+		if err := c.sink.writeWait(buffers); err != nil {
+			if err == errWriteTimeout {
+				c.closeWith(ReasonWriteTimeout)
+			} else {
+				c.closeWith(ReasonWriteError)
+			}
+			return
+		}
+		c.mu.Lock()
+		c.pendingBytes -= userBytes
+		if c.state == stateClosed {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		userBytes = c.collectLocked(scratch)
+		if len(scratch.buffers) == 0 {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if c.shard != nil {
+			c.shard.deliveries.Add(uint64(len(scratch.frames)))
+		}
+		buffers = scratch.buffers
+	}
+}
+
+// closeWith ends the connection once, for reason.
+func (c *Conn) closeWith(reason CloseReason) {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	wasOpen := c.state == stateOpen
+	c.state = stateClosed
+	c.releaseQueueLocked()
+	c.pendingBytes = 0
+	c.mu.Unlock()
+	// Counted before the socket closes, so that whoever sees it close also
+	// sees the count.
+	if wasOpen {
+		c.engine.metrics.closed(reason)
+		if reason != ReasonClientClosed {
+			c.engine.logCloseReason(c, reason)
+		}
+	}
+	c.engine.forget(c)
+	c.sink.close()
+}
+
+// timeNow is the engine's clock in Unix nanoseconds.
+func timeNow() int64 { return time.Now().UnixNano() }

@@ -1,0 +1,228 @@
+package engine
+
+import (
+	"hash/maphash"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// shard owns a slice of the connections (by user) with their subscription
+// index, and one fanout worker. Publishers only append to its inbox; the
+// worker marks subscribers and flushes each dirty connection once per burst,
+// so nothing on the hot path takes a lock shared across shards.
+type shard struct {
+	engine *Engine
+	index  int
+
+	mu          sync.Mutex              // guards subscribers and users; see LOCKING.md
+	subscribers map[*symbolRing][]*Conn // guarded by mu
+	users       map[string][]*Conn      // guarded by mu; connected sockets per user
+
+	inboxMu sync.Mutex
+	inbox   []shardEvent // guarded by inboxMu
+	wake    chan struct{}
+
+	// Worker-owned.
+	spare   []shardEvent
+	dirty   []*Conn
+	closing []*Conn
+
+	deliveries atomic.Uint64 // frames handed to sockets
+	conflated  atomic.Uint64 // ticks skipped by conflation
+	_          [64]byte      // keep hot counters of neighbouring shards apart
+}
+
+// shardEvent is one unit of fanout work: a symbol with new ticks, or one
+// user message.
+type shardEvent struct {
+	ring   *symbolRing
+	frame  *Frame
+	userID string
+	stream Stream
+	key    uint64
+}
+
+func newShard(engine *Engine, index int) *shard {
+	return &shard{
+		engine:      engine,
+		index:       index,
+		subscribers: make(map[*symbolRing][]*Conn),
+		users:       make(map[string][]*Conn),
+		wake:        make(chan struct{}, 1),
+	}
+}
+
+func (s *shard) post(event shardEvent) {
+	s.inboxMu.Lock()
+	s.inbox = append(s.inbox, event)
+	s.inboxMu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the shard's fanout worker.
+func (s *shard) run(done <-chan struct{}) {
+	coalesce := s.engine.config.WriteCoalesce
+	for {
+		select {
+		case <-s.wake:
+		case <-done:
+			return
+		}
+		if coalesce > 0 {
+			time.Sleep(coalesce)
+		}
+		s.inboxMu.Lock()
+		events := s.inbox
+		s.inbox = s.spare[:0]
+		s.inboxMu.Unlock()
+		s.deliver(events)
+		clear(events)
+		s.spare = events[:0]
+	}
+}
+
+// deliver marks the subscribers of each event and then flushes every dirty
+// connection once: a burst of ticks costs one write per connection.
+func (s *shard) deliver(events []shardEvent) {
+	s.mu.Lock()
+	for i := range events {
+		event := &events[i]
+		if event.ring != nil {
+			// Cleared before reading subscribers: a tick pushed from now on
+			// queues the symbol again rather than being missed.
+			event.ring.queued[s.index].Store(false)
+			for _, c := range s.subscribers[event.ring] {
+				s.markDirty(c)
+			}
+			continue
+		}
+		for _, c := range s.users[event.userID] {
+			c.mu.Lock()
+			wants := c.wants(event.stream)
+			c.mu.Unlock()
+			if !wants {
+				continue
+			}
+			if !c.enqueueUser(event.frame, event.key) {
+				s.closing = append(s.closing, c)
+				continue
+			}
+			s.markDirty(c)
+		}
+	}
+	s.mu.Unlock()
+	for i, c := range s.dirty {
+		c.dirty.Store(false)
+		c.flush()
+		s.dirty[i] = nil
+	}
+	s.dirty = s.dirty[:0]
+	for i, c := range s.closing {
+		c.closeWith(ReasonSlowConsumer)
+		s.closing[i] = nil
+	}
+	s.closing = s.closing[:0]
+}
+
+func (s *shard) markDirty(c *Conn) {
+	if !c.dirty.Swap(true) {
+		s.dirty = append(s.dirty, c)
+	}
+}
+
+var userSeed = maphash.MakeSeed()
+
+func (e *Engine) shardOf(userID string) *shard {
+	return e.shards[maphash.String(userSeed, userID)%uint64(len(e.shards))]
+}
+
+// ring returns the symbol's ring, creating it when create is set and the
+// table has room.
+func (e *Engine) ring(symbol string, create bool) *symbolRing {
+	e.symbolsMu.RLock()
+	ring := e.symbols[symbol]
+	e.symbolsMu.RUnlock()
+	if ring != nil || !create {
+		return ring
+	}
+	e.symbolsMu.Lock()
+	defer e.symbolsMu.Unlock()
+	if ring = e.symbols[symbol]; ring != nil {
+		return ring
+	}
+	if len(e.symbols) >= e.config.MaxSymbols {
+		return nil
+	}
+	ring = newSymbolRing(symbol, uint32(len(e.symbols)), len(e.shards))
+	e.symbols[symbol] = ring
+	return ring
+}
+
+// PublishTick implements Publisher.
+func (e *Engine) PublishTick(symbol string, tick []byte) {
+	e.publishTick(symbol, tick, false)
+}
+
+// SeedTick implements Publisher.
+func (e *Engine) SeedTick(symbol string, tick []byte) {
+	e.publishTick(symbol, tick, true)
+}
+
+func (e *Engine) publishTick(symbol string, tick []byte, seedOnly bool) {
+	ring := e.ring(symbol, true)
+	if ring == nil {
+		e.metrics.symbolTableFull.Add(1)
+		return
+	}
+	if !ring.push(newEventFrame("market:data", tick), seedOnly) {
+		return
+	}
+	e.metrics.ticks.Add(1)
+	mask := ring.shardMask.Load()
+	for mask != 0 {
+		index := bits.TrailingZeros64(mask)
+		mask &^= 1 << index
+		if !ring.queued[index].Swap(true) {
+			e.shards[index].post(shardEvent{ring: ring})
+		}
+	}
+}
+
+// PublishUser implements Publisher.
+func (e *Engine) PublishUser(stream Stream, userID string, message []byte) {
+	frame := newEventFrame(stream.EventName(), message)
+	e.metrics.userMessages[stream].Add(1)
+	e.shardOf(userID).post(shardEvent{frame: frame, userID: userID, stream: stream})
+}
+
+// PublishPositionRefresh implements Publisher.
+func (e *Engine) PublishPositionRefresh(userID, positionID string, message []byte) {
+	frame := newEventFrame(StreamPositions.EventName(), message)
+	// The key only has to tell positions apart within one user's queue; a
+	// zero hash is moved off zero, which means "no key".
+	key := maphash.String(userSeed, positionID) | 1
+	e.shardOf(userID).post(shardEvent{frame: frame, userID: userID, stream: StreamPositions, key: key})
+}
+
+// Subscribed implements Publisher.
+func (e *Engine) Subscribed(stream Stream, userID string) bool {
+	s := e.shardOf(userID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.users[userID] {
+		c.mu.Lock()
+		wants := c.wants(stream)
+		c.mu.Unlock()
+		if wants {
+			return true
+		}
+	}
+	return false
+}
+
+var _ Publisher = (*Engine)(nil)

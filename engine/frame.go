@@ -1,0 +1,85 @@
+package engine
+
+import (
+	"unsafe"
+
+	"github.com/protrader5/ws-gateway/wire"
+)
+
+// Frame is one server message built once and shared read-only by every
+// socket it goes to: a complete unmasked WebSocket frame whose payload is the
+// Engine.IO packet. A polling client gets Payload(), the same bytes without the
+// WebSocket header. A Frame is never modified after it is built (netpoll may
+// keep references to it until the bytes are sent).
+//
+// The bytes live in the same allocation, right after the struct, so building
+// a frame costs exactly one allocation. Frame holds no pointers, which keeps
+// that allocation out of the garbage collector's scanning.
+type Frame struct {
+	seq       uint64 // position in its symbol ring; 0 for other frames
+	length    uint32
+	headerLen uint8
+}
+
+const frameHeaderSize = int(unsafe.Sizeof(Frame{}))
+
+// allocateFrame returns a frame with room for size bytes.
+func allocateFrame(size int) *Frame {
+	// make([]byte) of 16 bytes or more is at least 8-byte aligned, as Frame needs.
+	memory := make([]byte, frameHeaderSize+size)
+	frame := (*Frame)(unsafe.Pointer(&memory[0]))
+	frame.length = uint32(size)
+	return frame
+}
+
+// WebSocket returns the complete WebSocket frame.
+func (f *Frame) WebSocket() []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(f), frameHeaderSize)), f.length)
+}
+
+// Payload returns the Engine.IO packet text (e.g. `42["market:data",{...}]`).
+func (f *Frame) Payload() []byte { return f.WebSocket()[f.headerLen:] }
+
+// Len is the size in bytes counted against pending limits.
+func (f *Frame) Len() int { return int(f.length) }
+
+const eventPrefix = `42["`
+
+// newEventFrame builds `42["name",payload]` framed for WebSocket in one
+// allocation. name must need no JSON escaping (server event names are
+// constants); payload is raw JSON copied verbatim, never re-encoded.
+func newEventFrame(name string, payload []byte) *Frame {
+	payloadLength := len(eventPrefix) + len(name) + len(`",`) + len(payload) + len(`]`)
+	frame := allocateFrame(wire.ServerFrameSize(payloadLength))
+	buffer := wire.AppendFrameHeader(frame.WebSocket()[:0], wire.OpText, payloadLength)
+	frame.headerLen = uint8(len(buffer))
+	buffer = append(buffer, eventPrefix...)
+	buffer = append(buffer, name...)
+	buffer = append(buffer, `",`...)
+	buffer = append(buffer, payload...)
+	_ = append(buffer, ']')
+	return frame
+}
+
+// newTextFrame frames an already-encoded Engine.IO packet.
+func newTextFrame(packet []byte) *Frame {
+	frame := allocateFrame(wire.ServerFrameSize(len(packet)))
+	buffer := wire.AppendFrameHeader(frame.WebSocket()[:0], wire.OpText, len(packet))
+	frame.headerLen = uint8(len(buffer))
+	_ = append(buffer, packet...)
+	return frame
+}
+
+// rawFrame carries bytes that are not an Engine.IO packet (the HTTP upgrade
+// response, WebSocket control frames); polling never sees them.
+func rawFrame(bytes []byte) *Frame {
+	frame := allocateFrame(len(bytes))
+	copy(frame.WebSocket(), bytes)
+	return frame
+}
+
+// Static frames, built once.
+var (
+	pingFrame = newTextFrame([]byte{byte(wire.PacketPing)})
+	noopFrame = newTextFrame([]byte{byte(wire.PacketNoop)})
+)

@@ -1,0 +1,263 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/cloudwego/netpoll"
+	"github.com/gobwas/ws"
+	"github.com/protrader5/ws-gateway/wire"
+)
+
+type connKey struct{}
+
+// onPrepare runs once per accepted connection, before any byte is read.
+func (e *Engine) onPrepare(connection netpoll.Connection) context.Context {
+	fd := -1
+	if withFd, ok := connection.(interface{ Fd() int }); ok {
+		fd = withFd.Fd()
+	}
+	c := &Conn{engine: e, sink: &netpollSink{connection: connection, fd: fd}}
+	c.mu.Lock()
+	c.state = stateHandshake
+	c.handshakeDeadline = timeNow() + int64(e.config.HandshakeTimeout)
+	c.scheduleNextLocked()
+	c.mu.Unlock()
+	connection.AddCloseCallback(func(connection netpoll.Connection) error {
+		e.onNetpollClose(c, connection)
+		return nil
+	})
+	e.connsMu.Lock()
+	e.conns[c] = struct{}{}
+	e.connsMu.Unlock()
+	e.metrics.connections.Add(1)
+	e.metrics.accepted.Add(1)
+	return context.WithValue(context.Background(), connKey{}, c)
+}
+
+// onRequest runs when netpoll has bytes for a connection; netpoll never runs
+// two at once for the same connection.
+func (e *Engine) onRequest(ctx context.Context, connection netpoll.Connection) error {
+	c, _ := ctx.Value(connKey{}).(*Conn)
+	if c == nil {
+		return connection.Close()
+	}
+	c.mu.Lock()
+	state := c.state
+	c.mu.Unlock()
+	switch state {
+	case stateHandshake:
+		e.serveHandshake(c, connection)
+	case stateOpen:
+		e.readFrames(c, connection)
+	case stateClosed:
+		reader := connection.Reader()
+		_ = reader.Skip(reader.Len())
+		_ = reader.Release()
+	}
+	return nil
+}
+
+// onNetpollClose runs after netpoll let go of the socket: the peer hung up,
+// we closed it, or (stateHandoff) we detached it for net/http.
+func (e *Engine) onNetpollClose(c *Conn, connection netpoll.Connection) {
+	c.mu.Lock()
+	handoff := c.state == stateHandoff
+	c.mu.Unlock()
+	if handoff {
+		e.front.adopt(connection)
+		return
+	}
+	c.closeWith(ReasonClientClosed)
+}
+
+var headEnd = []byte("\r\n\r\n")
+
+// serveHandshake reads the HTTP request head. A WebSocket upgrade for
+// Engine.IO stays on netpoll; every other request (health, metrics,
+// polling, errors) is handed to net/http.
+func (e *Engine) serveHandshake(c *Conn, connection netpoll.Connection) {
+	reader := connection.Reader()
+	var head []byte
+	for {
+		buffered := reader.Len()
+		peeked, err := reader.Peek(buffered)
+		if err != nil {
+			c.closeWith(ReasonClientClosed)
+			return
+		}
+		if end := bytes.Index(peeked, headEnd); end >= 0 {
+			head = peeked[:end+len(headEnd)]
+			break
+		}
+		if buffered >= DefaultMaxHeaderBytes {
+			e.metrics.handshakeRefusals("header_too_large")
+			c.send(rawFrame([]byte("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")))
+			c.closeWith(ReasonProtocolError)
+			return
+		}
+		// Wait (up to the read timeout) for more of the head.
+		if _, err := reader.Peek(buffered + 1); err != nil {
+			e.metrics.handshakeRefusals("timeout")
+			c.closeWith(ReasonHandshakeTimeout)
+			return
+		}
+	}
+	request, ok := parseRequestHead(head)
+	if !ok || !e.upgradeable(request) {
+		e.handOff(c, connection)
+		return
+	}
+	var response bytes.Buffer
+	upgrader := ws.Upgrader{}
+	// The upgrader reads a copy of the head: reading the connection itself
+	// would let its buffered reader swallow the frames that follow.
+	if _, err := upgrader.Upgrade(readWriter{Reader: bytes.NewReader(head), Writer: &response}); err != nil {
+		e.metrics.handshakeRefusals("bad_upgrade")
+		_ = reader.Skip(len(head))
+		_ = reader.Release()
+		c.send(rawFrame(response.Bytes()))
+		c.closeWith(ReasonProtocolError)
+		return
+	}
+	if err := reader.Skip(len(head)); err != nil {
+		c.closeWith(ReasonClientClosed)
+		return
+	}
+	now := timeNow()
+	sid := newID()
+	open := wire.AppendOpen(nil, wire.OpenInfo{
+		SID:          sid,
+		Upgrades:     []string{},
+		PingInterval: e.config.PingInterval,
+		PingTimeout:  e.config.PingTimeout,
+		MaxPayload:   e.config.MaxPayload,
+	})
+	c.mu.Lock()
+	c.state = stateOpen
+	c.sid = sid
+	c.headerToken = request.bearer
+	c.handshakeDeadline = 0
+	c.nextPing = now + int64(e.config.PingInterval)
+	c.connectDeadline = now + int64(e.config.ConnectTimeout)
+	c.scheduleNextLocked()
+	c.enqueueLocked(rawFrame(response.Bytes()), false, 0)
+	c.enqueueLocked(newTextFrame(open), false, 0)
+	c.mu.Unlock()
+	e.metrics.upgrades.Add(1)
+	c.flush()
+	if reader.Len() > 0 {
+		e.readFrames(c, connection)
+		return
+	}
+	_ = reader.Release()
+}
+
+// handOff detaches the socket from netpoll; onNetpollClose then gives it to
+// net/http with the bytes read so far.
+func (e *Engine) handOff(c *Conn, connection netpoll.Connection) {
+	c.mu.Lock()
+	c.state = stateHandoff
+	c.mu.Unlock()
+	e.connsMu.Lock()
+	delete(e.conns, c)
+	e.connsMu.Unlock()
+	e.metrics.connections.Add(-1)
+	detacher, ok := connection.(interface{ Detach() error })
+	if !ok {
+		_ = connection.Close()
+		return
+	}
+	_ = detacher.Detach()
+}
+
+// upgradeable reports whether request is an Engine.IO WebSocket handshake
+// this loop can take as it is; anything else, errors included, is answered
+// by net/http with the exact Engine.IO error.
+func (e *Engine) upgradeable(request requestHead) bool {
+	if request.method != "GET" || request.path != e.config.Path || e.draining.Load() {
+		return false
+	}
+	query, err := url.ParseQuery(request.query)
+	if err != nil || query.Get("EIO") != "4" || query.Get("transport") != "websocket" || query.Get("sid") != "" {
+		return false
+	}
+	if !headerHasToken(request.upgrade, "websocket") {
+		return false
+	}
+	if request.origin != "" && e.config.AllowOrigin != nil && !e.config.AllowOrigin(request.origin) {
+		return false
+	}
+	return true
+}
+
+type readWriter struct {
+	io.Reader
+	io.Writer
+}
+
+// requestHead is the part of an HTTP request head the loop needs.
+type requestHead struct {
+	method, path, query string
+	upgrade, origin     string
+	bearer              string
+}
+
+// parseRequestHead parses a request line and the few headers the loop
+// needs; it reports false for anything that is not a plausible HTTP/1.x
+// request head (net/http then answers it).
+func parseRequestHead(head []byte) (requestHead, bool) {
+	var request requestHead
+	text := string(head)
+	line, rest, ok := strings.Cut(text, "\r\n")
+	if !ok {
+		return request, false
+	}
+	method, target, ok := strings.Cut(line, " ")
+	if !ok {
+		return request, false
+	}
+	target, proto, ok := strings.Cut(target, " ")
+	if !ok || !strings.HasPrefix(proto, "HTTP/1.") {
+		return request, false
+	}
+	request.method = method
+	request.path, request.query, _ = strings.Cut(target, "?")
+	for rest != "" {
+		line, rest, _ = strings.Cut(rest, "\r\n")
+		if line == "" {
+			break
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			return request, false
+		}
+		value = strings.TrimSpace(value)
+		switch {
+		case strings.EqualFold(name, "Upgrade"):
+			request.upgrade = value
+		case strings.EqualFold(name, "Origin"):
+			request.origin = value
+		case strings.EqualFold(name, "Authorization"):
+			if scheme, token, ok := strings.Cut(value, " "); ok && strings.EqualFold(scheme, "Bearer") {
+				request.bearer = strings.TrimSpace(token)
+			}
+		}
+	}
+	return request, true
+}
+
+// headerHasToken reports whether a comma-separated header value holds token.
+func headerHasToken(value, token string) bool {
+	for value != "" {
+		var item string
+		item, value, _ = strings.Cut(value, ",")
+		if strings.EqualFold(strings.TrimSpace(item), token) {
+			return true
+		}
+	}
+	return false
+}

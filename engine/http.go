@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cloudwego/netpoll"
+)
+
+// httpFront serves the plain HTTP requests that netpoll hands over: health,
+// readiness, metrics, Engine.IO errors and long-polling. Such sockets leave
+// netpoll for good and belong to net/http.
+type httpFront struct {
+	engine   *Engine
+	listener *handoffListener
+	server   *http.Server
+}
+
+func newHTTPFront(e *Engine) *httpFront {
+	front := &httpFront{engine: e, listener: newHandoffListener()}
+	mux := http.NewServeMux()
+	mux.HandleFunc(e.config.Path, e.serveEngineIO)
+	mux.HandleFunc("/health", e.serveHealth)
+	mux.HandleFunc("/ready", e.serveReady)
+	if e.config.Metrics != nil {
+		mux.Handle("/metrics", e.config.Metrics)
+	}
+	front.server = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: e.config.HandshakeTimeout,
+		IdleTimeout:       2 * e.config.PingInterval,
+		MaxHeaderBytes:    DefaultMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(e.logger.Handler(), slog.LevelDebug),
+	}
+	return front
+}
+
+func (f *httpFront) serve() {
+	if err := f.server.Serve(f.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		f.engine.logger.Error("http server stopped", slog.Any("error", err))
+	}
+}
+
+func (f *httpFront) shutdown(ctx context.Context) error {
+	err := f.server.Shutdown(ctx)
+	f.listener.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// adopt turns a socket netpoll has just detached into a net.Conn for
+// net/http, with the bytes netpoll had already read put back in front.
+func (f *httpFront) adopt(connection netpoll.Connection) {
+	reader := connection.Reader()
+	var buffered []byte
+	if n := reader.Len(); n > 0 {
+		if peeked, err := reader.Peek(n); err == nil {
+			buffered = append([]byte(nil), peeked...)
+		}
+	}
+	withFd, ok := connection.(interface{ Fd() int })
+	if !ok {
+		return
+	}
+	// net.FileConn duplicates the descriptor; the original is closed here
+	// (netpoll leaves a detached descriptor open).
+	file := os.NewFile(uintptr(withFd.Fd()), "")
+	conn, err := net.FileConn(file)
+	_ = file.Close()
+	if err != nil {
+		f.engine.logger.Warn("handing a socket to net/http failed", slog.Any("error", err))
+		return
+	}
+	if !f.listener.deliver(&prefixedConn{Conn: conn, prefix: buffered}) {
+		_ = conn.Close()
+	}
+}
+
+// handoffListener is a net.Listener fed with handed-off sockets.
+type handoffListener struct {
+	conns     chan net.Conn
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func newHandoffListener() *handoffListener {
+	return &handoffListener{conns: make(chan net.Conn, 128), closed: make(chan struct{})}
+}
+
+func (l *handoffListener) deliver(conn net.Conn) bool {
+	select {
+	case l.conns <- conn:
+		return true
+	case <-l.closed:
+		return false
+	}
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case conn := <-l.conns:
+		return conn, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+// prefixedConn replays bytes read before the hand-off, then reads the socket.
+type prefixedConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (c *prefixedConn) Read(p []byte) (int, error) {
+	if len(c.prefix) > 0 {
+		n := copy(p, c.prefix)
+		c.prefix = c.prefix[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// Engine.IO v4 HTTP errors (CONTRACT §1).
+const (
+	codeTransportUnknown    = 0
+	codeSessionIDUnknown    = 1
+	codeBadHandshakeMethod  = 2
+	codeBadRequest          = 3
+	codeForbidden           = 4
+	codeUnsupportedProtocol = 5
+)
+
+var engineIOErrorBodies = [...]string{
+	codeTransportUnknown:    `{"code":0,"message":"Transport unknown"}`,
+	codeSessionIDUnknown:    `{"code":1,"message":"Session ID unknown"}`,
+	codeBadHandshakeMethod:  `{"code":2,"message":"Bad handshake method"}`,
+	codeBadRequest:          `{"code":3,"message":"Bad request"}`,
+	codeForbidden:           `{"code":4,"message":"Forbidden"}`,
+	codeUnsupportedProtocol: `{"code":5,"message":"Unsupported protocol version"}`,
+}
+
+func writeEngineIOError(w http.ResponseWriter, code int) {
+	status := http.StatusBadRequest
+	if code == codeForbidden {
+		status = http.StatusForbidden
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(engineIOErrorBodies[code]))
+}
+
+// serveEngineIO answers Engine.IO requests that did not become a WebSocket
+// on the event loop, checking in the order the reference server does.
+func (e *Engine) serveEngineIO(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != e.config.Path {
+		http.NotFound(w, r)
+		return
+	}
+	query := r.URL.Query()
+	transport := query.Get("transport")
+	code := codeBadRequest
+	switch {
+	case transport != "websocket":
+		// Long-polling is not served yet.
+		code = codeTransportUnknown
+	case query.Get("sid") != "":
+		code = codeSessionIDUnknown
+	case r.Method != http.MethodGet:
+		code = codeBadHandshakeMethod
+	case !headerHasToken(r.Header.Get("Upgrade"), "websocket"):
+		code = codeBadRequest
+	case query.Get("EIO") != "4":
+		code = codeUnsupportedProtocol
+	case e.config.AllowOrigin != nil && r.Header.Get("Origin") != "" && !e.config.AllowOrigin(r.Header.Get("Origin")):
+		code = codeForbidden
+	case e.draining.Load():
+		e.metrics.handshakeRefusals("draining")
+		http.Error(w, "server is draining", http.StatusServiceUnavailable)
+		return
+	}
+	e.metrics.handshakeRefusals(engineIORefusalNames[code])
+	writeEngineIOError(w, code)
+}
+
+var engineIORefusalNames = [...]string{"transport_unknown", "sid_unknown", "bad_method", "bad_request", "forbidden", "unsupported_protocol"}
+
+// serveHealth is liveness only (CONTRACT §1).
+func (e *Engine) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"status":"ok","timestamp":"` + time.Now().UTC().Format("2006-01-02T15:04:05.000Z") + `"}`))
+}
+
+// serveReady is 200 while the ingest is attached and the node not draining.
+func (e *Engine) serveReady(w http.ResponseWriter, r *http.Request) {
+	reason := ""
+	switch {
+	case e.draining.Load():
+		reason = "draining"
+	case e.config.Ready != nil:
+		if ok, why := e.config.Ready(); !ok {
+			reason = why
+			if reason == "" {
+				reason = "ingest not attached"
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if reason != "" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		body, _ := jsonString(reason)
+		_, _ = w.Write([]byte(`{"status":"unavailable","reason":` + body + `}`))
+		return
+	}
+	_, _ = w.Write([]byte(`{"status":"ok"}`))
+}

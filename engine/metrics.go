@@ -1,0 +1,165 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are plain atomics read at scrape time by Collector, so that the
+// hot path pays one atomic add at most and never allocates.
+type metrics struct {
+	connections      atomic.Int64 // TCP connections held by the event loop
+	accepted         atomic.Uint64
+	upgrades         atomic.Uint64
+	sockets          atomic.Int64 // Socket.IO sockets joined to "/"
+	subscriptions    atomic.Int64
+	ticks            atomic.Uint64
+	userMessages     [streamCount]atomic.Uint64
+	unknownEvents    atomic.Uint64
+	protocolErrors   atomic.Uint64
+	tokenExpiries    atomic.Uint64
+	symbolTableFull  atomic.Uint64
+	snapshotsSkipped atomic.Uint64
+	disconnects      [closeReasonCount]atomic.Uint64
+
+	labelledMu sync.Mutex
+	labelled   map[[2]string]*atomic.Uint64 // guarded by labelledMu; {metric, label} -> count
+}
+
+func newMetrics() *metrics {
+	return &metrics{labelled: make(map[[2]string]*atomic.Uint64)}
+}
+
+func (m *metrics) closed(reason CloseReason) {
+	if reason < closeReasonCount {
+		m.disconnects[reason].Add(1)
+	}
+}
+
+// count adds one to a labelled counter. Labels come from small fixed sets
+// (auth codes, refusal codes), so the map stays small.
+func (m *metrics) count(metric, label string) {
+	key := [2]string{metric, label}
+	m.labelledMu.Lock()
+	counter := m.labelled[key]
+	if counter == nil {
+		counter = new(atomic.Uint64)
+		m.labelled[key] = counter
+	}
+	m.labelledMu.Unlock()
+	counter.Add(1)
+}
+
+func (m *metrics) authFailures(code AuthCode) { m.count("auth_failures", string(code)) }
+func (m *metrics) refusals(code string)       { m.count("refusals", code) }
+func (m *metrics) handshakeRefusals(reason string) {
+	m.count("handshake_refusals", reason)
+}
+
+// Collector returns a prometheus.Collector for the engine's metrics.
+func (e *Engine) Collector() prometheus.Collector { return engineCollector{e} }
+
+type engineCollector struct{ engine *Engine }
+
+var (
+	descConnections   = prometheus.NewDesc("protrader5_connections", "TCP connections held by the event loop.", nil, nil)
+	descSockets       = prometheus.NewDesc("protrader5_sockets", "Socket.IO sockets connected to the main namespace.", nil, nil)
+	descSubscriptions = prometheus.NewDesc("protrader5_subscriptions", "Market symbol subscriptions.", nil, nil)
+	descSymbols       = prometheus.NewDesc("protrader5_symbols", "Symbols tracked by this node.", nil, nil)
+	descAccepted      = prometheus.NewDesc("protrader5_connections_accepted_total", "TCP connections accepted.", nil, nil)
+	descUpgrades      = prometheus.NewDesc("protrader5_websocket_upgrades_total", "WebSocket handshakes completed.", nil, nil)
+	descDeliveries    = prometheus.NewDesc("protrader5_deliveries_total", "Frames handed to client sockets.", nil, nil)
+	descConflated     = prometheus.NewDesc("protrader5_conflated_ticks_total", "Ticks skipped for a lagging client because a newer tick of the symbol replaced them.", nil, nil)
+	descTicks         = prometheus.NewDesc("protrader5_ticks_total", "Market ticks published into the engine.", nil, nil)
+	descUserMessages  = prometheus.NewDesc("protrader5_user_messages_total", "User messages published into the engine.", []string{"stream"}, nil)
+	descDisconnects   = prometheus.NewDesc("protrader5_disconnects_total", "Connections ended, by reason (slow_consumer, write_timeout, ping_timeout, ...).", []string{"reason"}, nil)
+	descUnknownEvents = prometheus.NewDesc("protrader5_unknown_events_total", "Client events ignored because their name is unknown.", nil, nil)
+	descProtocol      = prometheus.NewDesc("protrader5_protocol_errors_total", "Malformed Socket.IO packets received.", nil, nil)
+	descTokenExpiries = prometheus.NewDesc("protrader5_token_expiries_total", "Sockets disconnected because their token expired.", nil, nil)
+	descLabelled      = map[string]*prometheus.Desc{
+		"auth_failures":      prometheus.NewDesc("protrader5_auth_failures_total", "Refused CONNECTs by reason.", []string{"reason"}, nil),
+		"refusals":           prometheus.NewDesc("protrader5_event_refusals_total", "Client events refused, by error code.", []string{"code"}, nil),
+		"handshake_refusals": prometheus.NewDesc("protrader5_handshake_refusals_total", "HTTP/WebSocket handshakes refused, by reason.", []string{"reason"}, nil),
+	}
+)
+
+func (c engineCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, desc := range []*prometheus.Desc{descConnections, descSockets, descSubscriptions, descSymbols, descAccepted, descUpgrades,
+		descDeliveries, descConflated, descTicks, descUserMessages, descDisconnects, descUnknownEvents, descProtocol, descTokenExpiries} {
+		ch <- desc
+	}
+	for _, desc := range descLabelled {
+		ch <- desc
+	}
+}
+
+func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
+	e, m := c.engine, c.engine.metrics
+	gauge := func(desc *prometheus.Desc, value float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, value, labels...)
+	}
+	counter := func(desc *prometheus.Desc, value uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(value), labels...)
+	}
+	gauge(descConnections, float64(m.connections.Load()))
+	gauge(descSockets, float64(m.sockets.Load()))
+	gauge(descSubscriptions, float64(m.subscriptions.Load()))
+	e.symbolsMu.RLock()
+	gauge(descSymbols, float64(len(e.symbols)))
+	e.symbolsMu.RUnlock()
+	counter(descAccepted, m.accepted.Load())
+	counter(descUpgrades, m.upgrades.Load())
+	var deliveries, conflated uint64
+	for _, s := range e.shards {
+		deliveries += s.deliveries.Load()
+		conflated += s.conflated.Load()
+	}
+	counter(descDeliveries, deliveries)
+	counter(descConflated, conflated)
+	counter(descTicks, m.ticks.Load())
+	for stream := StreamOrders; stream < streamCount; stream++ {
+		counter(descUserMessages, m.userMessages[stream].Load(), stream.String())
+	}
+	for reason := CloseReason(0); reason < closeReasonCount; reason++ {
+		counter(descDisconnects, m.disconnects[reason].Load(), reason.String())
+	}
+	counter(descUnknownEvents, m.unknownEvents.Load())
+	counter(descProtocol, m.protocolErrors.Load())
+	counter(descTokenExpiries, m.tokenExpiries.Load())
+	m.labelledMu.Lock()
+	for key, value := range m.labelled {
+		counter(descLabelled[key[0]], value.Load(), key[1])
+	}
+	m.labelledMu.Unlock()
+}
+
+// Stats is a snapshot of the engine's counters, for tests and the load
+// generator's in-process runs.
+type Stats struct {
+	Connections int64
+	Sockets     int64
+	Deliveries  uint64
+	Conflated   uint64
+	Disconnects map[string]uint64
+}
+
+// Stats returns the engine's counters now.
+func (e *Engine) Stats() Stats {
+	stats := Stats{
+		Connections: e.metrics.connections.Load(),
+		Sockets:     e.metrics.sockets.Load(),
+		Disconnects: make(map[string]uint64),
+	}
+	for _, s := range e.shards {
+		stats.Deliveries += s.deliveries.Load()
+		stats.Conflated += s.conflated.Load()
+	}
+	for reason := CloseReason(0); reason < closeReasonCount; reason++ {
+		if n := e.metrics.disconnects[reason].Load(); n > 0 {
+			stats.Disconnects[reason.String()] = n
+		}
+	}
+	return stats
+}

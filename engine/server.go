@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudwego/netpoll"
+)
+
+// Engine is the gateway: the netpoll event loop serving Engine.IO and
+// Socket.IO, the fanout shards and the timer wheel. Create one with New, run
+// it with Serve or ListenAndServe, stop it with Shutdown. Its Publisher
+// methods are safe for concurrent use.
+type Engine struct {
+	config  Config
+	logger  *slog.Logger
+	metrics *metrics
+	shards  []*shard
+	wheel   *wheel
+	front   *httpFront
+
+	symbolsMu sync.RWMutex
+	symbols   map[string]*symbolRing // guarded by symbolsMu
+
+	snapshotSlots chan struct{}
+
+	connsMu sync.Mutex
+	conns   map[*Conn]struct{} // guarded by connsMu; every live connection
+
+	loop     netpoll.EventLoop
+	address  atomic.Pointer[net.Addr]
+	draining atomic.Bool
+	done     chan struct{}
+	stopOnce sync.Once
+
+	logLimiter logLimiter
+}
+
+// New builds an Engine and starts its fanout workers and timer wheel.
+func New(config Config) (*Engine, error) {
+	config = config.withDefaults()
+	e := &Engine{
+		config:        config,
+		logger:        config.Logger,
+		metrics:       newMetrics(),
+		symbols:       make(map[string]*symbolRing),
+		snapshotSlots: make(chan struct{}, snapshotConcurrency),
+		conns:         make(map[*Conn]struct{}),
+		done:          make(chan struct{}),
+	}
+	e.shards = make([]*shard, config.Shards)
+	for i := range e.shards {
+		e.shards[i] = newShard(e, i)
+		go e.shards[i].run(e.done)
+	}
+	e.wheel = newWheel(wheelResolution(config))
+	go e.wheel.run(e.done)
+	e.front = newHTTPFront(e)
+	loop, err := netpoll.NewEventLoop(e.onRequest,
+		netpoll.WithOnPrepare(e.onPrepare),
+		netpoll.WithReadTimeout(config.HandshakeTimeout),
+		netpoll.WithWriteTimeout(config.WriteTimeout),
+	)
+	if err != nil {
+		e.stop()
+		return nil, err
+	}
+	e.loop = loop
+	return e, nil
+}
+
+// wheelResolution picks a tick fine enough for the shortest timer: a
+// twentieth of it, between 5 ms and 100 ms.
+func wheelResolution(config Config) time.Duration {
+	shortest := min(config.PingInterval, config.PingTimeout, config.ConnectTimeout, config.HandshakeTimeout)
+	return min(max(shortest/20, 5*time.Millisecond), 100*time.Millisecond)
+}
+
+// ListenAndServe listens on Config.Address and serves until Shutdown.
+func (e *Engine) ListenAndServe() error {
+	listener, err := netpoll.CreateListener("tcp", e.config.Address)
+	if err != nil {
+		return err
+	}
+	return e.Serve(listener)
+}
+
+// Serve serves on listener until Shutdown.
+func (e *Engine) Serve(listener net.Listener) error {
+	address := listener.Addr()
+	e.address.Store(&address)
+	go e.front.serve()
+	err := e.loop.Serve(listener)
+	if e.draining.Load() {
+		return nil
+	}
+	return err
+}
+
+// Addr returns the address being served, or nil before Serve.
+func (e *Engine) Addr() net.Addr {
+	if address := e.address.Load(); address != nil {
+		return *address
+	}
+	return nil
+}
+
+// Draining reports whether Shutdown has begun.
+func (e *Engine) Draining() bool { return e.draining.Load() }
+
+// Shutdown drains the gateway (CONTRACT §9): /ready turns 503, new
+// connections are refused, every socket gets a WebSocket close (1001) so
+// its client reconnects elsewhere, and the loop stops. It returns when all
+// is closed or ctx ends, whichever is first.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.draining.Store(true)
+	e.connsMu.Lock()
+	conns := make([]*Conn, 0, len(e.conns))
+	for c := range e.conns {
+		conns = append(conns, c)
+	}
+	e.connsMu.Unlock()
+	for _, c := range conns {
+		c.mu.Lock()
+		open := c.state == stateOpen
+		c.mu.Unlock()
+		if open {
+			c.send(rawFrame(goingAwayFrame))
+		}
+		c.closeWith(ReasonShutdown)
+	}
+	var errs []error
+	if e.loop != nil {
+		if err := e.loop.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, e.front.shutdown(ctx))
+	e.stop()
+	return errors.Join(errs...)
+}
+
+func (e *Engine) stop() {
+	e.stopOnce.Do(func() { close(e.done) })
+}
+
+// forget drops c from the engine's indexes once it is closed.
+func (e *Engine) forget(c *Conn) {
+	e.leave(c)
+	e.connsMu.Lock()
+	_, known := e.conns[c]
+	delete(e.conns, c)
+	e.connsMu.Unlock()
+	if known {
+		e.metrics.connections.Add(-1)
+	}
+}

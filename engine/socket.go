@@ -1,0 +1,272 @@
+package engine
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/protrader5/ws-gateway/wire"
+)
+
+// handleMessage handles one Engine.IO message: a Socket.IO packet. It
+// reports false when the connection must close for a protocol violation.
+func (e *Engine) handleMessage(c *Conn, data []byte) bool {
+	if c.pendingAttachments > 0 {
+		return false // text while binary attachments were announced
+	}
+	packet, err := wire.ParseSocketPacket(data)
+	if err != nil {
+		e.metrics.protocolErrors.Add(1)
+		return false
+	}
+	switch packet.Type {
+	case wire.SocketConnect:
+		e.handleConnect(c, packet)
+	case wire.SocketDisconnect:
+		if packet.Namespace == "/" {
+			e.leave(c)
+			c.mu.Lock()
+			c.connectDeadline = timeNow() + int64(e.config.ConnectTimeout)
+			c.scheduleNextLocked()
+			c.mu.Unlock()
+		}
+	case wire.SocketEvent, wire.SocketBinaryEvent:
+		if packet.Type == wire.SocketBinaryEvent {
+			// Binary arguments are not part of this API: the attachments
+			// are read and dropped, the event itself ignored.
+			c.pendingAttachments = packet.Attachments
+			e.metrics.unknownEvents.Add(1)
+			return true
+		}
+		e.handleEvent(c, packet)
+	case wire.SocketAck, wire.SocketBinaryAck:
+		// The server never asks clients for acks.
+		if packet.Type == wire.SocketBinaryAck {
+			c.pendingAttachments = packet.Attachments
+		}
+	default:
+		return false // CONNECT_ERROR is server-to-client only
+	}
+	return true
+}
+
+// handleBinary handles a binary Engine.IO message: an attachment of an
+// announced binary packet, or a violation.
+func (e *Engine) handleBinary(c *Conn) bool {
+	if c.pendingAttachments == 0 {
+		return false
+	}
+	c.pendingAttachments--
+	return true
+}
+
+var (
+	invalidNamespacePayload = []byte(`{"message":"Invalid namespace"}`)
+	authFailedPayloads      = map[AuthCode][]byte{
+		TokenMissing: []byte(`{"message":"Authentication failed","data":{"code":"TOKEN_MISSING"}}`),
+		TokenInvalid: []byte(`{"message":"Authentication failed","data":{"code":"TOKEN_INVALID"}}`),
+		TokenExpired: []byte(`{"message":"Authentication failed","data":{"code":"TOKEN_EXPIRED"}}`),
+	}
+)
+
+// handleConnect authenticates a CONNECT on "/" (CONTRACT §2).
+func (e *Engine) handleConnect(c *Conn, packet wire.SocketPacket) {
+	if packet.Namespace != "/" {
+		c.send(newTextFrame(wire.AppendConnectError(nil, packet.Namespace, invalidNamespacePayload)))
+		return
+	}
+	c.mu.Lock()
+	connected := c.connected
+	c.mu.Unlock()
+	if connected {
+		return // a repeated CONNECT changes nothing
+	}
+	token, code := c.headerToken, AuthCode("")
+	if len(packet.Data) > 0 {
+		var auth map[string]any
+		if json.Unmarshal(packet.Data, &auth) == nil {
+			if value, present := auth["token"]; present {
+				text, isString := value.(string)
+				if !isString {
+					code = TokenInvalid
+				}
+				token = text
+			}
+		}
+	}
+	var identity Identity
+	if code == "" {
+		if e.config.Auth == nil {
+			code = TokenInvalid
+		} else {
+			identity, code = e.config.Auth.Verify(token)
+		}
+	}
+	if code != "" {
+		e.metrics.authFailures(code)
+		e.logAuthFailure(c, code)
+		c.send(newTextFrame(wire.AppendConnectError(nil, "/", authFailedPayloads[code])))
+		return
+	}
+	c.headerToken = ""
+	socketID := newID()
+	e.join(c, identity.UserID, socketID)
+	c.mu.Lock()
+	c.connectDeadline = 0
+	c.tokenExpiry = identity.Expires.UnixNano()
+	c.scheduleNextLocked()
+	c.mu.Unlock()
+	c.send(newTextFrame(wire.AppendConnect(nil, "/", socketID)))
+}
+
+// handleEvent runs one client event of CONTRACT §3 and answers it.
+func (e *Engine) handleEvent(c *Conn, packet wire.SocketPacket) {
+	c.mu.Lock()
+	connected := c.connected && packet.Namespace == "/"
+	c.mu.Unlock()
+	if !connected {
+		return // events for a namespace the socket has not joined are ignored
+	}
+	event, err := wire.ParseEvent(packet.Data)
+	if err != nil {
+		e.metrics.unknownEvents.Add(1)
+		return
+	}
+	if !c.allowEvent() {
+		e.reply(c, packet.ID, event.Name, nil, &refusal{code: "RATE_LIMITED", message: "too many events"})
+		return
+	}
+	var argument []byte
+	if len(event.Args) > 0 {
+		argument = event.Args[0]
+	}
+	var (
+		result  any
+		failure *refusal
+	)
+	switch event.Name {
+	case "subscribe:market", "unsubscribe:market":
+		result, failure = e.marketEvent(c, event.Name == "subscribe:market", argument)
+	case "subscribe:orders", "unsubscribe:orders":
+		result, failure = e.streamEvent(c, StreamOrders, event.Name[0] == 's')
+	case "subscribe:positions", "unsubscribe:positions":
+		result, failure = e.streamEvent(c, StreamPositions, event.Name[0] == 's')
+	case "subscribe:notifications", "unsubscribe:notifications":
+		result, failure = e.streamEvent(c, StreamNotifications, event.Name[0] == 's')
+	default:
+		e.metrics.unknownEvents.Add(1)
+		return
+	}
+	e.reply(c, packet.ID, event.Name, result, failure)
+	if failure == nil && event.Name == "subscribe:positions" {
+		e.sendPositions(c)
+	}
+}
+
+type marketPayload struct {
+	Symbols []string `json:"symbols"`
+}
+
+type symbolsAnswer struct {
+	OK      bool     `json:"ok"`
+	Symbols []string `json:"symbols"`
+}
+
+type okAnswer struct {
+	OK bool `json:"ok"`
+}
+
+func (e *Engine) marketEvent(c *Conn, subscribe bool, argument []byte) (any, *refusal) {
+	var payload marketPayload
+	if len(argument) == 0 || argument[0] != '{' || json.Unmarshal(argument, &payload) != nil || payload.Symbols == nil {
+		return nil, &refusal{code: "INVALID_PAYLOAD", message: "expected {symbols: [string, ...]}"}
+	}
+	if len(payload.Symbols) > e.config.MaxSymbolsPerSocket {
+		return nil, &refusal{code: "TOO_MANY_SYMBOLS", message: "at most " + strconv.Itoa(e.config.MaxSymbolsPerSocket) + " symbols per socket"}
+	}
+	symbols, failure := normalizeSymbols(payload.Symbols)
+	if failure != nil {
+		return nil, failure
+	}
+	if !subscribe {
+		return symbolsAnswer{OK: true, Symbols: e.unsubscribeMarket(c, symbols)}, nil
+	}
+	now, unknown, failure := e.subscribeMarket(c, symbols)
+	if failure != nil {
+		return nil, failure
+	}
+	if len(unknown) > 0 && e.config.Snapshots != nil {
+		e.fetchLastTicks(unknown)
+	}
+	return symbolsAnswer{OK: true, Symbols: now}, nil
+}
+
+func (e *Engine) streamEvent(c *Conn, stream Stream, on bool) (any, *refusal) {
+	if !e.setStream(c, stream, on) {
+		return nil, &refusal{code: "NOT_CONNECTED", message: "socket is not connected"}
+	}
+	return okAnswer{OK: true}, nil
+}
+
+type errorObject struct {
+	Code    string   `json:"code"`
+	Message string   `json:"message"`
+	Symbols []string `json:"symbols,omitempty"`
+	Event   string   `json:"event,omitempty"`
+}
+
+type refusalAnswer struct {
+	OK    bool        `json:"ok"`
+	Error errorObject `json:"error"`
+}
+
+// reply answers an event: through its ack when it asked for one, else a
+// refusal goes out as an "error" event and a success needs no answer.
+func (e *Engine) reply(c *Conn, ackID int64, eventName string, result any, failure *refusal) {
+	if failure != nil {
+		e.metrics.refusals(failure.code)
+	}
+	if ackID == wire.NoAckID {
+		if failure == nil {
+			c.flush() // ticks of a new subscription may be waiting
+			return
+		}
+		// encoding/json escapes whatever the client sent (invalid UTF-8
+		// included) before it goes back out.
+		body, _ := json.Marshal(errorObject{Code: failure.code, Message: failure.message, Symbols: failure.symbols, Event: eventName})
+		c.send(newTextFrame(wire.AppendEvent(nil, "/", "error", body)))
+		return
+	}
+	if failure != nil {
+		result = refusalAnswer{Error: errorObject{Code: failure.code, Message: failure.message, Symbols: failure.symbols}}
+	}
+	body, _ := json.Marshal(result)
+	c.send(newTextFrame(wire.AppendAck(nil, "/", ackID, body)))
+}
+
+// allowEvent takes one token from the socket's event bucket. A socket that
+// keeps flooding after being refused is disconnected.
+func (c *Conn) allowEvent() bool {
+	rate := c.engine.config.EventRate
+	if rate <= 0 {
+		return true
+	}
+	burst := 2 * rate
+	now := timeNow()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.eventRefill == 0 {
+		c.eventTokens = burst
+	} else {
+		c.eventTokens = min(burst, c.eventTokens+float64(now-c.eventRefill)/1e9*rate)
+	}
+	c.eventRefill = now
+	if c.eventTokens >= 1 {
+		c.eventTokens--
+		return true
+	}
+	c.eventRefusals++
+	if c.eventRefusals > int(burst) {
+		go c.closeWith(ReasonEventFlood)
+	}
+	return false
+}

@@ -1,0 +1,266 @@
+package engine
+
+import (
+	"strings"
+)
+
+// Locking for subscriptions (see LOCKING.md): Conn.subs and Conn.streams
+// change only with both the shard's mu and the conn's mu held, so either lock
+// is enough to read them. A subscription's slot is used only under shard.mu.
+
+// join makes c a connected socket of userID in that user's shard.
+func (e *Engine) join(c *Conn, userID, socketID string) {
+	s := e.shardOf(userID)
+	s.mu.Lock()
+	c.mu.Lock()
+	if c.shard != nil && c.shard != s {
+		// A socket re-joining as another user keeps its first shard's worker
+		// from ever seeing it again: drop nothing, it left before (leave).
+		c.shard = nil
+	}
+	c.userID = userID
+	c.shard = s
+	c.socketID = socketID
+	c.connected = true
+	c.mu.Unlock()
+	s.users[userID] = append(s.users[userID], c)
+	s.mu.Unlock()
+	e.metrics.sockets.Add(1)
+}
+
+// leave undoes join: every subscription and stream of c goes.
+func (e *Engine) leave(c *Conn) {
+	c.mu.Lock()
+	s, userID, connected := c.shard, c.userID, c.connected
+	c.mu.Unlock()
+	if s == nil || !connected {
+		return
+	}
+	s.mu.Lock()
+	c.mu.Lock()
+	if !c.connected {
+		c.mu.Unlock()
+		s.mu.Unlock()
+		return
+	}
+	subs := c.subs
+	c.subs = nil
+	c.streams = 0
+	c.connected = false
+	c.mu.Unlock()
+	for _, sub := range subs {
+		s.removeSubscriberLocked(sub.ring, int(sub.slot))
+	}
+	sockets := s.users[userID]
+	for i, other := range sockets {
+		if other == c {
+			last := len(sockets) - 1
+			sockets[i] = sockets[last]
+			sockets[last] = nil
+			sockets = sockets[:last]
+			break
+		}
+	}
+	if len(sockets) == 0 {
+		delete(s.users, userID)
+	} else {
+		s.users[userID] = sockets
+	}
+	s.mu.Unlock()
+	e.metrics.sockets.Add(-1)
+	e.metrics.subscriptions.Add(-int64(len(subs)))
+}
+
+// removeSubscriberLocked removes the subscriber at slot of ring's list by
+// moving the last one into its place.
+func (s *shard) removeSubscriberLocked(ring *symbolRing, slot int) {
+	list := s.subscribers[ring]
+	last := len(list) - 1
+	if slot < last {
+		moved := list[last]
+		list[slot] = moved
+		for i := range moved.subs {
+			if moved.subs[i].ring == ring {
+				moved.subs[i].slot = int32(slot)
+				break
+			}
+		}
+	}
+	list[last] = nil
+	list = list[:last]
+	if len(list) == 0 {
+		delete(s.subscribers, ring)
+		ring.shardMask.And(^(uint64(1) << s.index))
+	} else {
+		s.subscribers[ring] = list
+	}
+}
+
+// refusal is an error answered to a client event (CONTRACT §3).
+type refusal struct {
+	code    string
+	message string
+	symbols []string // the offending symbols, for INVALID_SYMBOL
+}
+
+// validSymbol reports whether symbol matches ^[A-Z0-9][A-Z0-9._:/-]{0,31}$.
+func validSymbol(symbol string) bool {
+	if len(symbol) == 0 || len(symbol) > 32 {
+		return false
+	}
+	for i := 0; i < len(symbol); i++ {
+		b := symbol[i]
+		switch {
+		case b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
+		case i > 0 && (b == '.' || b == '_' || b == ':' || b == '/' || b == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// normalizeSymbols upper-cases and validates symbols, dropping duplicates.
+func normalizeSymbols(symbols []string) ([]string, *refusal) {
+	normalized := make([]string, 0, len(symbols))
+	var invalid []string
+	seen := make(map[string]struct{}, len(symbols))
+	for _, symbol := range symbols {
+		upper := strings.ToUpper(symbol)
+		if !validSymbol(upper) {
+			invalid = append(invalid, symbol)
+			continue
+		}
+		if _, dup := seen[upper]; dup {
+			continue
+		}
+		seen[upper] = struct{}{}
+		normalized = append(normalized, upper)
+	}
+	if len(invalid) > 0 {
+		return nil, &refusal{code: "INVALID_SYMBOL", message: "invalid symbols", symbols: invalid}
+	}
+	return normalized, nil
+}
+
+// subscribeMarket adds symbols to c's subscriptions and returns all of them.
+// The newest known tick of each new symbol goes out with the next flush; the
+// symbols with none yet are returned as unknown for a snapshot read.
+func (e *Engine) subscribeMarket(c *Conn, symbols []string) (now []string, unknown []string, failure *refusal) {
+	c.mu.Lock()
+	s := c.shard
+	c.mu.Unlock()
+	if s == nil {
+		return nil, nil, &refusal{code: "NOT_CONNECTED", message: "socket is not connected"}
+	}
+	rings := make([]*symbolRing, 0, len(symbols))
+	for _, symbol := range symbols {
+		ring := e.ring(symbol, true)
+		if ring == nil {
+			return nil, nil, &refusal{code: "TOO_MANY_SYMBOLS", message: "the server's symbol table is full"}
+		}
+		rings = append(rings, ring)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.connected {
+		return nil, nil, &refusal{code: "NOT_CONNECTED", message: "socket is not connected"}
+	}
+	added := rings[:0]
+	for _, ring := range rings {
+		if !c.subscribedLocked(ring) {
+			added = append(added, ring)
+		}
+	}
+	if len(c.subs)+len(added) > e.config.MaxSymbolsPerSocket {
+		return nil, nil, &refusal{code: "TOO_MANY_SYMBOLS", message: "at most " + itoa(e.config.MaxSymbolsPerSocket) + " symbols per socket"}
+	}
+	for _, ring := range added {
+		seq := ring.seq.Load()
+		lastSeq := uint64(0)
+		if seq > 0 {
+			lastSeq = seq - 1 // the newest tick goes out at once
+		} else {
+			unknown = append(unknown, ring.name)
+		}
+		list := s.subscribers[ring]
+		c.subs = append(c.subs, subscription{ring: ring, lastSeq: lastSeq, slot: int32(len(list))})
+		s.subscribers[ring] = append(list, c)
+		ring.shardMask.Or(uint64(1) << s.index)
+	}
+	e.metrics.subscriptions.Add(int64(len(added)))
+	return c.symbolsLocked(), unknown, nil
+}
+
+// unsubscribeMarket removes symbols and returns those still subscribed.
+func (e *Engine) unsubscribeMarket(c *Conn, symbols []string) []string {
+	c.mu.Lock()
+	s := c.shard
+	c.mu.Unlock()
+	if s == nil {
+		return []string{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	removed := 0
+	for _, symbol := range symbols {
+		for i := range c.subs {
+			if c.subs[i].ring.name != symbol {
+				continue
+			}
+			s.removeSubscriberLocked(c.subs[i].ring, int(c.subs[i].slot))
+			last := len(c.subs) - 1
+			c.subs[i] = c.subs[last]
+			c.subs[last] = subscription{}
+			c.subs = c.subs[:last]
+			removed++
+			break
+		}
+	}
+	e.metrics.subscriptions.Add(-int64(removed))
+	return c.symbolsLocked()
+}
+
+func (c *Conn) subscribedLocked(ring *symbolRing) bool {
+	for i := range c.subs {
+		if c.subs[i].ring == ring {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Conn) symbolsLocked() []string {
+	symbols := make([]string, len(c.subs))
+	for i := range c.subs {
+		symbols[i] = c.subs[i].ring.name
+	}
+	return symbols
+}
+
+// setStream turns one of c's user streams on or off.
+func (e *Engine) setStream(c *Conn, stream Stream, on bool) bool {
+	c.mu.Lock()
+	s := c.shard
+	c.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.connected {
+		return false
+	}
+	if on {
+		c.streams |= 1 << stream
+	} else {
+		c.streams &^= 1 << stream
+	}
+	return true
+}

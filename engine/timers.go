@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"github.com/protrader5/ws-gateway/wire"
+)
+
+// onTimer is called by the wheel for an entry scheduled at at. It acts on
+// every deadline that is due and schedules the next one.
+func (c *Conn) onTimer(at, now int64) {
+	c.mu.Lock()
+	if c.timerAt != at || c.state == stateClosed {
+		c.mu.Unlock() // stale entry
+		return
+	}
+	c.timerAt = 0
+	var (
+		reason     = closeReasonCount // none
+		sendPing   bool
+		tokenEnded bool
+	)
+	switch c.state {
+	case stateHandshake:
+		if c.handshakeDeadline != 0 && now >= c.handshakeDeadline {
+			reason = ReasonHandshakeTimeout
+		}
+	case stateOpen:
+		switch {
+		case c.pongDeadline != 0 && now >= c.pongDeadline:
+			reason = ReasonPingTimeout
+		case c.pongDeadline == 0 && c.nextPing != 0 && now >= c.nextPing:
+			sendPing = true
+			c.nextPing = 0
+			c.pongDeadline = now + int64(c.engine.config.PingTimeout)
+		}
+		if !c.connected && c.connectDeadline != 0 && now >= c.connectDeadline {
+			reason = ReasonConnectTimeout
+		}
+		if c.connected && c.tokenExpiry != 0 && now >= c.tokenExpiry {
+			tokenEnded = true
+			c.tokenExpiry = 0
+			// The engine connection goes too unless the client joins again.
+			c.connectDeadline = now + int64(c.engine.config.ConnectTimeout)
+		}
+	}
+	if reason == closeReasonCount {
+		c.scheduleNextLocked()
+	}
+	c.mu.Unlock()
+
+	switch {
+	case reason != closeReasonCount:
+		c.closeWith(reason)
+		return
+	case tokenEnded:
+		c.engine.leave(c)
+		c.engine.metrics.tokenExpiries.Add(1)
+		c.send(newTextFrame(wire.AppendDisconnect(nil, "/")))
+	}
+	if sendPing {
+		c.send(pingFrame)
+	}
+}
+
+// scheduleNextLocked asks the wheel to come back at the earliest deadline.
+func (c *Conn) scheduleNextLocked() {
+	next := int64(0)
+	for _, deadline := range [...]int64{c.handshakeDeadline, c.nextPing, c.pongDeadline, c.connectDeadline, c.tokenExpiry} {
+		if deadline != 0 && (next == 0 || deadline < next) {
+			next = deadline
+		}
+	}
+	if next != 0 {
+		c.engine.wheel.scheduleLocked(c, next)
+	}
+}
+
+// pongReceived restarts the heartbeat: the next ping goes PingInterval after
+// the pong, as the reference server does.
+func (c *Conn) pongReceived() {
+	c.mu.Lock()
+	if c.pongDeadline != 0 {
+		c.pongDeadline = 0
+		c.nextPing = timeNow() + int64(c.engine.config.PingInterval)
+		c.scheduleNextLocked()
+	}
+	c.mu.Unlock()
+}

@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"unicode/utf8"
+
+	"github.com/cloudwego/netpoll"
+	"github.com/protrader5/ws-gateway/wire"
+)
+
+// readFrames consumes every complete WebSocket frame netpoll has buffered.
+// A partly received frame is waited for (netpoll's read timeout bounds the
+// wait): returning with it buffered would make netpoll call again at once.
+func (e *Engine) readFrames(c *Conn, connection netpoll.Connection) {
+	reader := connection.Reader()
+	defer reader.Release()
+	maxFrame := int64(e.config.MaxPayload) + 16 // the Engine.IO type byte and some slack
+	for reader.Len() > 0 {
+		head, err := reader.Peek(2)
+		if err != nil {
+			c.closeWith(ReasonClientClosed)
+			return
+		}
+		size := wire.HeaderSize(head)
+		if head, err = reader.Peek(size); err != nil {
+			c.closeWith(ReasonClientClosed)
+			return
+		}
+		header, _, err := wire.ParseFrameHeader(head)
+		switch {
+		case err != nil, !header.Masked, header.Rsv != 0:
+			// RFC 6455 §5.1: client frames are masked; §5.2: no extension
+			// was negotiated, so RSV bits must be zero.
+			e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+			return
+		case header.Length > maxFrame || int64(len(c.fragment))+header.Length > maxFrame:
+			e.closeProtocol(c, wire.CloseMessageTooBig, ReasonMessageTooBig)
+			return
+		}
+		total := size + int(header.Length)
+		frame, err := reader.Peek(total)
+		if err != nil {
+			c.closeWith(ReasonClientClosed)
+			return
+		}
+		payload := frame[size:]
+		wire.Unmask(payload, header.Mask, 0)
+		ok := e.handleFrame(c, header, payload)
+		// The payload aliases netpoll's buffer: nothing may keep it past here.
+		if err := reader.Skip(total); err != nil || !ok {
+			return
+		}
+	}
+}
+
+// handleFrame handles one frame; false means the connection was closed.
+func (e *Engine) handleFrame(c *Conn, header wire.FrameHeader, payload []byte) bool {
+	switch header.OpCode {
+	case wire.OpText, wire.OpBinary:
+		if c.fragment != nil {
+			// §5.4: a new data frame before the fragmented one ended.
+			return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+		}
+		if !header.Fin {
+			c.fragment = append(make([]byte, 0, len(payload)*2), payload...)
+			c.fragmentOp = header.OpCode
+			return true
+		}
+		return e.handleData(c, header.OpCode, payload)
+	case wire.OpContinuation:
+		if c.fragment == nil {
+			return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+		}
+		c.fragment = append(c.fragment, payload...)
+		if !header.Fin {
+			return true
+		}
+		message, opCode := c.fragment, c.fragmentOp
+		c.fragment = nil
+		return e.handleData(c, opCode, message)
+	case wire.OpPing:
+		c.send(rawFrame(wire.AppendFrame(nil, wire.OpPong, payload)))
+		return true
+	case wire.OpPong:
+		return true
+	case wire.OpClose:
+		c.mu.Lock()
+		open := c.state == stateOpen
+		c.mu.Unlock()
+		if open {
+			c.send(rawFrame(wire.AppendClose(nil, wire.CloseNormal, "")))
+		}
+		c.closeWith(ReasonClientClosed)
+		return false
+	default:
+		return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+	}
+}
+
+// handleData handles one complete WebSocket message: one Engine.IO packet.
+func (e *Engine) handleData(c *Conn, opCode wire.OpCode, message []byte) bool {
+	if opCode == wire.OpBinary {
+		if !e.handleBinary(c) {
+			return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+		}
+		return true
+	}
+	if !utf8.Valid(message) {
+		return e.closeProtocol(c, wire.CloseInvalidPayload, ReasonProtocolError)
+	}
+	packet, err := wire.ParsePacket(message)
+	if err != nil {
+		return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+	}
+	switch packet.Type {
+	case wire.PacketPong:
+		c.pongReceived()
+	case wire.PacketPing:
+		// Engine.IO v4 clients only ping to probe an upgrade.
+		c.send(newTextFrame(wire.AppendPacket(nil, wire.Packet{Type: wire.PacketPong, Data: packet.Data})))
+	case wire.PacketMessage:
+		if !e.handleMessage(c, packet.Data) {
+			return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+		}
+	case wire.PacketClose:
+		c.closeWith(ReasonClientClosed)
+		return false
+	case wire.PacketUpgrade, wire.PacketNoop:
+	default:
+		return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+	}
+	return true
+}
+
+// closeProtocol closes c for a violation with a WebSocket close frame, and
+// returns false for the caller to stop reading.
+func (e *Engine) closeProtocol(c *Conn, code uint16, reason CloseReason) bool {
+	c.send(rawFrame(wire.AppendClose(nil, code, reason.String())))
+	c.closeWith(reason)
+	return false
+}
