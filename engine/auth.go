@@ -62,12 +62,22 @@ func NewAuthenticator(options AuthOptions) (*Authenticator, error) {
 	if len(options.Secret) > 0 {
 		methods = append(methods, jwt.SigningMethodHS256.Alg())
 	}
-	switch options.PublicKey.(type) {
+	switch key := options.PublicKey.(type) {
 	case nil:
 	case *rsa.PublicKey:
 		methods = append(methods, jwt.SigningMethodRS256.Alg())
 	case *ecdsa.PublicKey:
-		methods = append(methods, jwt.SigningMethodES256.Alg())
+		// The curve fixes the algorithm (RFC 7518 §3.4).
+		switch key.Curve.Params().BitSize {
+		case 256:
+			methods = append(methods, jwt.SigningMethodES256.Alg())
+		case 384:
+			methods = append(methods, jwt.SigningMethodES384.Alg())
+		case 521:
+			methods = append(methods, jwt.SigningMethodES512.Alg())
+		default:
+			return nil, fmt.Errorf("engine: unsupported EC curve %s", key.Curve.Params().Name)
+		}
 	default:
 		return nil, fmt.Errorf("engine: unsupported public key type %T", options.PublicKey)
 	}
