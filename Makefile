@@ -1,0 +1,54 @@
+# ProTrader5 real-time gateway. `make run` and `make test` are the two
+# commands a new machine needs (README.md).
+
+GO      ?= go
+BINARY  ?= bin/protrader5-ws
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# Node projects whose lockfiles `make test` installs from.
+NODE_PROJECTS := $(patsubst %/package-lock.json,%,$(shell git ls-files '*package-lock.json' 2>/dev/null))
+TEST_FLAGS ?= -race -shuffle=on -timeout 20m
+
+.PHONY: run build test test-deps lint bench load clean
+
+run: ## Gateway on :4000 with the embedded bus and the demo feed (no Redis).
+	$(GO) run ./cmd/protrader5-ws serve
+
+build: ## Static binary in bin/.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BINARY) ./cmd/protrader5-ws
+
+test: test-deps lint ## Everything CI runs: vet, gofmt, race tests, allocation gates.
+	$(GO) test $(TEST_FLAGS) ./...
+	@# Allocation budgets run without -race: the race detector makes
+	@# sync.Pool drop items on purpose.
+	$(GO) test -count=1 -run 'Alloc' ./...
+
+test-deps: ## Installs what the tests need: redis-server, node modules, chromium.
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@for project in $(NODE_PROJECTS); do \
+		if [ ! -d $$project/node_modules ] || [ $$project/package-lock.json -nt $$project/node_modules ]; then \
+			echo "npm ci in $$project"; \
+			(cd $$project && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
+			touch $$project/node_modules; \
+		fi; \
+	done
+
+lint: ## gofmt and go vet.
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+		if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+bench: ## go test benchmarks, output ready for benchstat.
+	$(GO) test -run '^$$' -bench . -benchmem -count $${COUNT:-5} ./wire ./engine ./bench/...
+
+load: build ## Side-by-side load scenarios: gateway vs Node.js reference vs floor relay.
+	bash bench/scenarios.sh $(BINARY)
+
+clean:
+	rm -rf bin logs
