@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -240,4 +241,26 @@ func TestNewRedisErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRedisNoCacheFallback: a server without RESP3 (HELLO renamed away)
+// cannot track keys; reads still work, uncached, after one warning.
+func TestRedisNoCacheFallback(t *testing.T) {
+	server := startRedis(t, 0, "--rename-command", "HELLO", "")
+	rec := newRecorder()
+	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
+	logs := &messageLog{}
+	source := runRedis(t, RedisOptions{URL: server.url, Router: router, Logger: slog.New(logs)})
+	waitReady(t, source, true, 5*time.Second)
+	client := newTestClient(t, server.url)
+	do(t, client, client.B().Set().Key("market:last:AAPL").Value(`{"symbol":"AAPL","price":190}`).Build())
+	waitTick(t, source, "AAPL", `{"symbol":"AAPL","price":190}`)
+	if stats := source.Stats(); stats.CacheEnabled || stats.CacheHits != 0 {
+		t.Fatalf("Stats() = %+v; want caching off, no hits", stats)
+	}
+	if n := logs.count("WARN ingest: redis has no client-side caching, reads go to the server"); n != 1 {
+		t.Fatalf("fallback warnings = %d; want 1", n)
+	}
+	do(t, client, client.B().Publish().Channel("notifications").Message(`{"userId":"u1"}`).Build())
+	rec.waitFor(t, 1, 5*time.Second)
 }
