@@ -1,0 +1,333 @@
+package ingest
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/bytedance/sonic"
+	"github.com/bytedance/sonic/ast"
+)
+
+// maxSymbolBytes is the longest symbol CONTRACT §3 allows.
+const maxSymbolBytes = 32
+
+// maxInternedSymbols bounds the symbol table so a publisher inventing
+// symbols cannot grow it without limit; past it symbols are copied per tick.
+const maxInternedSymbols = 1 << 16
+
+var (
+	symbolKey = []byte(`"symbol"`)
+	userKey   = []byte(`"userId"`)
+)
+
+// tickFields is what the router needs from a tick; priceRaw aliases the tick.
+type tickFields struct {
+	symbol   string
+	price    float64
+	priceRaw []byte
+	hasPrice bool
+}
+
+// checkDocument reports whether payload is one complete JSON value in UTF-8.
+// Everything after it may assume well-formed JSON.
+func checkDocument(payload []byte) (Reason, bool) {
+	if len(payload) == 0 {
+		return ReasonInvalidJSON, false
+	}
+	// sonic's default config passes invalid UTF-8 through; the engine hands
+	// these bytes to browsers untouched, so they are checked here.
+	if !utf8.Valid(payload) {
+		return ReasonInvalidUTF8, false
+	}
+	if !sonic.Valid(payload) {
+		return ReasonInvalidJSON, false
+	}
+	return 0, true
+}
+
+// decodeTick validates one tick object (already known to be valid JSON,
+// without leading white space) and returns its symbol and price.
+func (r *Router) decodeTick(tick []byte) (tickFields, Reason, bool) {
+	var fields tickFields
+	if len(tick) == 0 || tick[0] != '{' {
+		return fields, ReasonNotObject, false
+	}
+	node, err := search(tick, "symbol")
+	if err != nil {
+		return fields, ReasonMissingSymbol, false
+	}
+	symbol, end, ok := stringValue(tick, &node)
+	if !ok || !validSymbol(symbol) {
+		return fields, ReasonInvalidSymbol, false
+	}
+	if duplicateAfter(tick, end, symbolKey) {
+		return fields, ReasonDuplicateKey, false
+	}
+	fields.symbol = r.symbols.intern(symbol)
+
+	node, err = search(tick, "price")
+	if err != nil {
+		// No price: a valid tick for the contract, just no live P&L.
+		return fields, 0, true
+	}
+	if node.TypeSafe() != ast.V_NUMBER {
+		return fields, ReasonInvalidPrice, false
+	}
+	// The raw text is taken before any conversion: once sonic has parsed a
+	// node, Raw re-encodes it.
+	raw, err := node.Raw()
+	if err != nil {
+		return fields, ReasonInvalidPrice, false
+	}
+	price, err := strconv.ParseFloat(raw, 64)
+	if err != nil || math.IsInf(price, 0) {
+		return fields, ReasonInvalidPrice, false
+	}
+	fields.price, fields.priceRaw, fields.hasPrice = price, unsafe.Slice(unsafe.StringData(raw), len(raw)), true
+	return fields, 0, true
+}
+
+// decodeUser validates a user message (valid JSON) and returns its userId,
+// copied so the engine may keep it.
+func decodeUser(payload []byte) (string, Reason, bool) {
+	object := trimSpace(payload)
+	if len(object) == 0 || object[0] != '{' {
+		return "", ReasonNotObject, false
+	}
+	node, err := search(object, "userId")
+	if err != nil {
+		return "", ReasonMissingUser, false
+	}
+	userID, end, ok := stringValue(object, &node)
+	if !ok || !validUserID(userID) {
+		return "", ReasonInvalidUser, false
+	}
+	if duplicateAfter(object, end, userKey) {
+		return "", ReasonDuplicateKey, false
+	}
+	return strings.Clone(userID), 0, true
+}
+
+// search finds key at the top level of object without copying: the node
+// aliases object. object must be valid JSON (checkDocument).
+func search(object []byte, key string) (ast.Node, error) {
+	searcher := ast.NewSearcher(unsafe.String(unsafe.SliceData(object), len(object)))
+	// Validated once as a whole by checkDocument; no need to pay again.
+	searcher.ValidateJSON = false
+	return searcher.GetByPath(key)
+}
+
+// stringValue returns node's string, unescaped, and the offset in document
+// just past it; the string may alias document. Calling methods on node moves
+// it to the heap (sonic's API): that is the one allocation of a tick.
+func stringValue(document []byte, node *ast.Node) (string, int, bool) {
+	if node.TypeSafe() != ast.V_STRING {
+		return "", 0, false
+	}
+	raw, err := node.Raw()
+	if err != nil || len(raw) < 2 {
+		return "", 0, false
+	}
+	// The searcher does not copy: raw is a window on document.
+	end := int(uintptr(unsafe.Pointer(unsafe.StringData(raw)))-uintptr(unsafe.Pointer(unsafe.SliceData(document)))) + len(raw)
+	if end < len(raw) || end > len(document) {
+		return "", 0, false
+	}
+	inner := raw[1 : len(raw)-1]
+	if strings.IndexByte(inner, '\\') < 0 {
+		return inner, end, true
+	}
+	value, err := node.String()
+	return value, end, err == nil
+}
+
+// validSymbol reports whether s matches ^[A-Z0-9][A-Z0-9._:/-]{0,31}$
+// (CONTRACT §3).
+func validSymbol(s string) bool {
+	if len(s) == 0 || len(s) > maxSymbolBytes {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == ':' || c == '/' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// ValidSymbol reports whether s is a symbol CONTRACT §3 accepts.
+func ValidSymbol(s string) bool { return validSymbol(s) }
+
+// validUserID reports whether s is a usable user id: non-empty, at most
+// MaxUserIDBytes, UTF-8 (an escaped lone surrogate can decode to garbage).
+func validUserID(s string) bool {
+	return len(s) > 0 && len(s) <= MaxUserIDBytes && utf8.ValidString(s)
+}
+
+// duplicateAfter reports whether the top level of object (valid JSON) holds
+// key (quoted, unescaped) more than once, given that the first top-level
+// occurrence's value ends at end (sonic returns the first). A key escaped
+// differently is not seen; that is tolerated.
+func duplicateAfter(object []byte, end int, key []byte) bool {
+	if !bytes.Contains(object[end:], key) {
+		return false
+	}
+	seen := 0
+	forEachMember(object, func(name, _ []byte) {
+		if bytes.Equal(name, key) {
+			seen++
+		}
+	})
+	return seen > 1
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && isSpace(data[i]) {
+		i++
+	}
+	return i
+}
+
+func trimSpace(data []byte) []byte {
+	start := skipSpace(data, 0)
+	end := len(data)
+	for end > start && isSpace(data[end-1]) {
+		end--
+	}
+	return data[start:end:end]
+}
+
+// valueEnd returns the index just past the JSON value starting at data[i].
+// data must be valid JSON; on malformed input it stops at len(data) rather
+// than panic.
+func valueEnd(data []byte, i int) int {
+	if i >= len(data) {
+		return len(data)
+	}
+	switch data[i] {
+	case '"':
+		return stringEnd(data, i)
+	case '{', '[':
+		depth := 0
+		for i < len(data) {
+			switch data[i] {
+			case '"':
+				i = stringEnd(data, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return len(data)
+	default:
+		for i < len(data) {
+			switch data[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+			i++
+		}
+		return len(data)
+	}
+}
+
+// stringEnd returns the index just past the string starting at data[i].
+func stringEnd(data []byte, i int) int {
+	for i++; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(data)
+}
+
+// forEachElement calls fn with each element of the array starting at
+// data[start] (valid JSON). Elements are capped subslices of data.
+func forEachElement(data []byte, start int, fn func(element []byte)) {
+	i := start + 1
+	for {
+		i = skipSpace(data, i)
+		if i >= len(data) || data[i] == ']' {
+			return
+		}
+		end := valueEnd(data, i)
+		fn(data[i:end:end])
+		i = skipSpace(data, end)
+		if i >= len(data) || data[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
+// forEachMember calls fn with the raw quoted name and raw value of each
+// top-level member of object (valid JSON, starting with '{').
+func forEachMember(object []byte, fn func(name, value []byte)) {
+	i := skipSpace(object, 0) + 1
+	for {
+		i = skipSpace(object, i)
+		if i >= len(object) || object[i] != '"' {
+			return
+		}
+		nameEnd := stringEnd(object, i)
+		name := object[i:nameEnd]
+		i = skipSpace(object, nameEnd)
+		if i >= len(object) || object[i] != ':' {
+			return
+		}
+		i = skipSpace(object, i+1)
+		end := valueEnd(object, i)
+		fn(name, object[i:end])
+		i = skipSpace(object, end)
+		if i >= len(object) || object[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
+// symbolTable interns symbols so that a tick's symbol string never aliases
+// the tick bytes and the common case allocates nothing.
+type symbolTable struct {
+	mu      sync.RWMutex
+	symbols map[string]string // guarded by mu
+}
+
+func (t *symbolTable) intern(s string) string {
+	t.mu.RLock()
+	canonical, ok := t.symbols[s]
+	t.mu.RUnlock()
+	if ok {
+		return canonical
+	}
+	canonical = strings.Clone(s)
+	t.mu.Lock()
+	if t.symbols == nil {
+		t.symbols = make(map[string]string)
+	}
+	if len(t.symbols) < maxInternedSymbols {
+		t.symbols[canonical] = canonical
+	}
+	t.mu.Unlock()
+	return canonical
+}

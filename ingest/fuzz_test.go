@@ -1,0 +1,92 @@
+package ingest
+
+import (
+	"testing"
+
+	"github.com/bytedance/sonic"
+)
+
+// FuzzRouterHandle: any bytes on any channel never panic, and whatever is
+// published is one JSON object whose symbol/userId is valid and equal to the
+// routing key.
+func FuzzRouterHandle(f *testing.F) {
+	seeds := []struct {
+		channel uint8
+		payload string
+	}{
+		{0, `{"symbol":"BTCUSD","price":50000,"volume":1}`},
+		{0, `[{"symbol":"ETHUSD","price":1},{"symbol":"x"},3,[],{"symbol":"A.B","price":"x"}]`},
+		{0, ` {"a":{"symbol":"NESTED"},"symbol":"\u0041BC"} `},
+		{0, `{"symbol":"BTCUSD","symbol":"ETHUSD"}`},
+		{1, `{"orderId":"o1","userId":"u1","status":"FILLED"}`},
+		{1, `{"userId":"a","metadata":{"userId":"b"},"userId":"c"}`},
+		{2, `{"positionId":"p1","userId":"u1","symbol":"BTCUSD","side":"LONG","quantity":0.1,"entryPrice":50000}`},
+		{2, `{"positionId":7,"userId":"u1","symbol":"BTCUSD","side":"SHORT","quantity":"1","entryPrice":null}`},
+		{3, `{"id":"n1","userId":"\ud83d\ude00","read":false}`},
+		{3, "{\"userId\":\"\xff\"}"},
+		{0, `[`},
+		{1, `{"userId":"u1"`},
+	}
+	for _, s := range seeds {
+		f.Add(s.channel, []byte(s.payload))
+	}
+	f.Fuzz(func(t *testing.T, channel uint8, payload []byte) {
+		rec := newRecorder()
+		router := NewRouter(rec, RouterOptions{Logger: quietLogger(), MaxMessageBytes: 4096})
+		// A held position so that ticks also exercise live P&L.
+		router.Handle(ChannelPositions, []byte(`{"positionId":"p","userId":"u","symbol":"BTCUSD","side":"LONG","quantity":1,"entryPrice":2}`))
+		rec.reset()
+		ch := Channel(channel % channelCount)
+		router.Handle(ch, payload)
+		// The halves too: a payload split by a transport must not panic either.
+		router.Handle(ch, payload[:len(payload)/2])
+		for _, c := range rec.snapshot() {
+			var object map[string]any
+			if err := sonic.UnmarshalString(c.message, &object); err != nil {
+				t.Fatalf("published %q (%s) is not a JSON object: %v", c.message, c.kind, err)
+			}
+			switch c.kind {
+			case "tick":
+				if !validSymbol(c.key) || object["symbol"] != c.key {
+					t.Fatalf("tick routed to %q has symbol %v", c.key, object["symbol"])
+				}
+			case "user":
+				if !validUserID(c.key) || object["userId"] != c.key {
+					t.Fatalf("user message routed to %q has userId %v", c.key, object["userId"])
+				}
+			case "refresh":
+				if c.key != "u" || c.positionID != "p" {
+					t.Fatalf("refresh for %q/%q; want u/p", c.key, c.positionID)
+				}
+			}
+		}
+	})
+}
+
+// FuzzForEachElement: splitting a valid array yields valid elements whose
+// count matches a full decode.
+func FuzzForEachElement(f *testing.F) {
+	for _, seed := range []string{`[]`, `[1, "a\"]", {"b":[1,2]}, null ]`, `[[[]],{}]`, ` [ "x" ] `} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !sonic.Valid(data) {
+			return
+		}
+		var decoded []any
+		if sonic.Unmarshal(data, &decoded) != nil {
+			return // not an array
+		}
+		start := skipSpace(data, 0)
+		count := 0
+		forEachElement(data, start, func(element []byte) {
+			count++
+			if !sonic.Valid(element) {
+				t.Fatalf("element %q of %q is not valid JSON", element, data)
+			}
+		})
+		if count != len(decoded) {
+			t.Fatalf("forEachElement(%q) gave %d elements; want %d", data, count, len(decoded))
+		}
+	})
+}

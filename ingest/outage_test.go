@@ -1,0 +1,138 @@
+package ingest
+
+import (
+	"context"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// messageLog records log messages.
+type messageLog struct {
+	mu       sync.Mutex
+	messages []string
+}
+
+func (h *messageLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h *messageLog) WithAttrs([]slog.Attr) slog.Handler        { return h }
+func (h *messageLog) WithGroup(string) slog.Handler             { return h }
+func (h *messageLog) Handle(_ context.Context, record slog.Record) error {
+	h.mu.Lock()
+	h.messages = append(h.messages, record.Level.String()+" "+record.Message)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *messageLog) count(message string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, m := range h.messages {
+		if m == message {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRedisOutages kills the redis-server it started and starts it again on
+// the same port, 20 times: Ready follows, the same Router keeps receiving,
+// each outage is logged with its end, and no goroutine is left behind.
+func TestRedisOutages(t *testing.T) {
+	const outages = 20
+	server := startRedis(t, 0)
+	rec := newRecorder()
+	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
+	logs := &messageLog{}
+	source := runRedis(t, RedisOptions{
+		URL: server.url, Router: router, Logger: slog.New(logs), MaxReconnectDelay: 100 * time.Millisecond,
+	})
+	waitReady(t, source, true, 5*time.Second)
+
+	sent := 0
+	publish := func() {
+		t.Helper()
+		client := newTestClient(t, server.url)
+		sent++
+		message := `{"userId":"u1","orderId":"o` + strconv.Itoa(sent) + `"}`
+		do(t, client, client.B().Publish().Channel("order:updates").Message(message).Build())
+		client.Close()
+		calls := rec.waitFor(t, sent, 5*time.Second)
+		if got := calls[sent-1].message; got != message {
+			t.Fatalf("message %d = %s; want %s", sent, got, message)
+		}
+	}
+	publish()
+	runtime.GC()
+	baseline := runtime.NumGoroutine()
+	started := time.Now()
+	for range outages {
+		server.stop()
+		waitReady(t, source, false, 5*time.Second)
+		if _, reason := source.Ready(); reason != "redis_disconnected" {
+			t.Fatalf("Ready() reason during outage = %q; want redis_disconnected", reason)
+		}
+		server.start()
+		waitReady(t, source, true, 5*time.Second)
+		publish()
+	}
+	t.Logf("%d outages in %v", outages, time.Since(started))
+
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		now := runtime.NumGoroutine()
+		if now <= baseline+5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			buffer := make([]byte, 1<<20)
+			t.Fatalf("goroutines %d after %d outages; baseline %d\n%s", now, outages, baseline, buffer[:runtime.Stack(buffer, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := source.Stats().Outages; got != outages {
+		t.Errorf("Stats().Outages = %d; want %d", got, outages)
+	}
+	// The monitor logs asynchronously; give it a moment for the last one.
+	deadline = time.Now().Add(time.Second)
+	for logs.count("INFO ingest: redis pub/sub resubscribed") < outages && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if lost, back := logs.count("WARN ingest: redis pub/sub lost, resubscribing"), logs.count("INFO ingest: redis pub/sub resubscribed"); lost != outages || back != outages {
+		t.Errorf("logged %d outages and %d ends; want %d each", lost, back, outages)
+	}
+}
+
+// TestRedisRefreshAfterOutage: positions of tracked users are read again
+// after a resubscription and delivered to subscribed users.
+func TestRedisRefreshAfterOutage(t *testing.T) {
+	// An append-only file synced on every write, so the hash survives the
+	// kill; it is written without a position:update, as if published during
+	// the outage, so only the refresh can see it.
+	server := startRedis(t, 0, "--appendonly", "yes", "--appendfsync", "always")
+	rec := newRecorder()
+	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
+	source := runRedis(t, RedisOptions{URL: server.url, Router: router, MaxReconnectDelay: 100 * time.Millisecond})
+	waitReady(t, source, true, 5*time.Second)
+	router.Handle(ChannelPositions, []byte(`{"positionId":"gone","userId":"u1","symbol":"AAPL","side":"LONG","quantity":1,"entryPrice":1}`))
+	client := newTestClient(t, server.url)
+	do(t, client, client.B().Hset().Key("positions:u1").FieldValue().
+		FieldValue("p1", `{"positionId":"p1","userId":"u1","symbol":"BTCUSD","side":"LONG","quantity":1,"entryPrice":1}`).Build())
+	client.Close()
+	rec.reset()
+
+	server.stop()
+	waitReady(t, source, false, 5*time.Second)
+	server.start()
+	waitReady(t, source, true, 5*time.Second)
+	calls := rec.waitFor(t, 1, 5*time.Second)
+	if calls[0].kind != "user" || calls[0].key != "u1" || decodeObject(t, calls[0].message)["positionId"] != "p1" {
+		t.Fatalf("calls after outage = %+v; want p1 delivered to u1", calls)
+	}
+	if open := router.OpenPositions("u1"); len(open) != 1 {
+		t.Fatalf("OpenPositions(u1) = %q; want only p1 (the snapshot replaces)", open)
+	}
+}

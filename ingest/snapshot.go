@@ -1,0 +1,162 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/protrader5/ws-gateway/engine"
+	"github.com/redis/rueidis"
+)
+
+var _ engine.SnapshotSource = (*Redis)(nil)
+
+// LastTick reads {prefix}market:last:{symbol} through the client-side
+// cache. It returns nil, nil when the key does not exist, and a copy the
+// engine owns otherwise. It does not call SeedTick: the engine decides what
+// to do with the answer.
+func (r *Redis) LastTick(symbol string) ([]byte, error) {
+	if !validSymbol(symbol) {
+		return nil, ErrInvalidSymbol
+	}
+	client, err := r.cacheClient()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.options.ReadTimeout)
+	defer cancel()
+	key := r.options.Prefix + "market:last:" + symbol
+	value, err := r.cached(ctx, client, client.B().Get().Key(key).Cache()).ToString()
+	if rueidis.IsRedisNil(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ingest: read %s: %w", key, err)
+	}
+	tick := []byte(value)
+	if reason, ok := checkDocument(tick); !ok {
+		r.router.reject(ChannelTicks, reason, symbol)
+		return nil, ErrInvalidSnapshot
+	}
+	tick = trimSpace(tick)
+	fields, reason, ok := r.router.decodeTick(tick)
+	if !ok {
+		r.router.reject(ChannelTicks, reason, symbol)
+		return nil, ErrInvalidSnapshot
+	}
+	if fields.symbol != symbol {
+		r.router.reject(ChannelTicks, ReasonInvalidSymbol, symbol)
+		return nil, ErrInvalidSnapshot
+	}
+	return tick, nil
+}
+
+// Positions reads hash {prefix}positions:{userID} through the client-side
+// cache and returns its valid open positions ordered by field, copies the
+// engine owns. They also become the router's live P&L state for userID.
+func (r *Redis) Positions(userID string) ([][]byte, error) {
+	if !validUserID(userID) {
+		return nil, ErrInvalidUser
+	}
+	client, err := r.cacheClient()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.options.ReadTimeout)
+	defer cancel()
+	key := r.options.Prefix + "positions:" + userID
+	fields, err := r.cached(ctx, client, client.B().Hgetall().Key(key).Cache()).AsStrMap()
+	if err != nil && !rueidis.IsRedisNil(err) {
+		return nil, fmt.Errorf("ingest: read %s: %w", key, err)
+	}
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	values := make([][]byte, 0, len(names))
+	for _, name := range names {
+		values = append(values, []byte(fields[name]))
+	}
+	return r.router.seedPositions(userID, values), nil
+}
+
+func (r *Redis) cacheClient() (rueidis.Client, error) {
+	client := r.cache.Load()
+	if client == nil {
+		return nil, ErrNotConnected
+	}
+	return *client, nil
+}
+
+// cached runs a cacheable read and counts cache hits and misses.
+func (r *Redis) cached(ctx context.Context, client rueidis.Client, command rueidis.Cacheable) rueidis.RedisResult {
+	result := client.DoCache(ctx, command, r.options.CacheTTL)
+	if result.IsCacheHit() {
+		r.cacheHits.Add(1)
+	} else {
+		r.cacheMisses.Add(1)
+	}
+	return result
+}
+
+// refreshAfterOutage runs after a resubscription: messages published while
+// the subscription was down are lost (Redis Pub/Sub keeps nothing), so the
+// positions of every user the router tracks are read again. The snapshot
+// replaces the router's state (a position closed during the outage stops
+// refreshing) and, for users subscribed on this node, each position is
+// delivered again as a position:update. Ticks are not re-read: the next
+// live tick of each symbol replaces any stale one.
+func (r *Redis) refreshAfterOutage(ctx context.Context) {
+	for _, userID := range r.router.trackedUsers() {
+		if ctx.Err() != nil {
+			return
+		}
+		positions, err := r.Positions(userID)
+		if err != nil {
+			r.logger.LogAttrs(ctx, slog.LevelWarn, "ingest: positions refresh failed",
+				slog.String("user_id", userID), slog.String("error", err.Error()))
+			continue
+		}
+		if !r.router.publisher.Subscribed(engine.StreamPositions, userID) {
+			continue
+		}
+		for _, p := range positions {
+			r.router.publisher.PublishUser(engine.StreamPositions, userID, bytes.Clone(p))
+		}
+	}
+}
+
+// RedisStats is a snapshot of the Redis source's counters.
+type RedisStats struct {
+	// Subscribed reports all four channels subscribed (Ready).
+	Subscribed bool
+	// Received counts Pub/Sub messages received, valid or not.
+	Received uint64
+	// QueueWaits counts messages that found the router queue full and made
+	// the Pub/Sub reader wait.
+	QueueWaits uint64
+	// Outages counts losses of the subscription after it was first made.
+	Outages uint64
+	// CacheEnabled reports client-side caching on for snapshot reads.
+	CacheEnabled bool
+	// CacheHits and CacheMisses count snapshot reads served from the
+	// client-side cache or from the server.
+	CacheHits, CacheMisses uint64
+}
+
+// Stats returns the current counters.
+func (r *Redis) Stats() RedisStats {
+	ready, _ := r.Ready()
+	return RedisStats{
+		Subscribed:   ready,
+		Received:     r.received.Load(),
+		QueueWaits:   r.queueWaits.Load(),
+		Outages:      r.outages.Load(),
+		CacheEnabled: r.cacheEnabled.Load(),
+		CacheHits:    r.cacheHits.Load(),
+		CacheMisses:  r.cacheMisses.Load(),
+	}
+}
