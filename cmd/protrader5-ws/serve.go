@@ -2,13 +2,154 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/ingest"
 )
 
-// runServe runs the gateway until ctx is cancelled, then drains.
-//
-// Replaced by the engine wiring at merge.
+// runServe runs the gateway until ctx is cancelled, then drains it within
+// DRAIN_TIMEOUT (CONTRACT §9).
 func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
-	<-ctx.Done()
-	return nil
+	if config.TLSCertificate != nil {
+		return errors.New("serve: TLS_CERT_FILE/TLS_KEY_FILE are not supported by this build yet")
+	}
+	auth, err := engine.NewAuthenticator(engine.AuthOptions{
+		Secret:    config.JWTSecret,
+		PublicKey: config.JWTPublicKey,
+		Issuer:    config.JWTIssuer,
+		Audience:  config.JWTAudience,
+		Leeway:    config.JWTLeeway,
+	})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	// The engine needs the source's snapshots and readiness, and the source
+	// needs the engine to publish into: late binds them before Serve.
+	late := &lateSource{}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	engineConfig := engine.Config{
+		Address:             net.JoinHostPort("", strconv.Itoa(config.Port)),
+		Path:                config.SocketIOPath,
+		PingInterval:        config.PingInterval,
+		PingTimeout:         config.PingTimeout,
+		ConnectTimeout:      config.ConnectTimeout,
+		HandshakeTimeout:    config.HandshakeTimeout,
+		MaxPayload:          config.MaxHTTPBufferSize,
+		MaxSymbolsPerSocket: config.MaxSymbolsPerSocket,
+		MaxPendingBytes:     config.MaxPendingBytes,
+		WriteTimeout:        config.WriteTimeout,
+		WriteCoalesce:       config.WriteCoalesce,
+		Shards:              config.Shards,
+		DrainTimeout:        config.DrainTimeout,
+		EventRate:           float64(config.EventRatePerSocket),
+		AllowOrigin:         config.OriginAllowed,
+		Auth:                auth,
+		Snapshots:           late,
+		Ready:               late.Ready,
+		Metrics:             promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
+		Logger:              logger,
+	}
+	gateway, err := engine.New(engineConfig)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	registry.MustRegister(gateway.Collector())
+
+	router := ingest.NewRouter(gateway, ingest.RouterOptions{PNLInterval: config.PnLInterval, Logger: logger})
+	registry.MustRegister(newIngestCollector(router))
+	sourceContext, stopSource := context.WithCancel(context.Background())
+	defer stopSource()
+	var (
+		source    ingest.Source
+		workers   sync.WaitGroup
+		sourceErr = make(chan error, 1)
+	)
+	if config.RedisURL == "" {
+		bus := ingest.NewBus(router)
+		source, late.snapshots = bus, bus
+		if config.DemoFeed {
+			users := strings.Split(config.DemoUser, ",")
+			demo := ingest.NewDemoFeed(bus, ingest.DemoOptions{UserID: users[0], UserIDs: users[1:]})
+			workers.Go(func() { _ = demo.Run(sourceContext) })
+			logger.Info("demo feed on", slog.String("user_id", config.DemoUser))
+		}
+	} else {
+		redis, err := ingest.NewRedis(ingest.RedisOptions{
+			URL:     config.RedisURL,
+			Prefix:  config.RedisPrefix,
+			Sharded: config.RedisSharded,
+			TLSCAFile: config.RedisTLSCAFile,
+			Router:  router,
+			Logger:  logger,
+		})
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		source, late.snapshots = redis, redis
+		registry.MustRegister(newRedisCollector(redis))
+	}
+	late.source = source
+	workers.Go(func() {
+		if err := source.Run(sourceContext); err != nil {
+			sourceErr <- err
+		}
+	})
+
+	listener, err := net.Listen("tcp", engineConfig.Address)
+	if err != nil {
+		stopSource()
+		workers.Wait()
+		return fmt.Errorf("serve: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- gateway.Serve(listener) }()
+	logger.Info("gateway listening", slog.String("address", listener.Addr().String()), slog.String("path", config.SocketIOPath))
+
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+		stopSource()
+		workers.Wait()
+		return fmt.Errorf("serve: %w", err)
+	case err = <-sourceErr:
+		logger.Error("message source stopped", slog.Any("error", err))
+	}
+	drainContext, cancel := context.WithTimeout(context.Background(), config.DrainTimeout)
+	defer cancel()
+	shutdownErr := gateway.Shutdown(drainContext)
+	stopSource()
+	workers.Wait()
+	<-served
+	if err != nil {
+		return err
+	}
+	return shutdownErr
 }
+
+// lateSource forwards the engine's snapshot reads and readiness checks to
+// the source chosen after the engine was built.
+type lateSource struct {
+	source    ingest.Source
+	snapshots engine.SnapshotSource
+}
+
+func (l *lateSource) LastTick(symbol string) ([]byte, error) { return l.snapshots.LastTick(symbol) }
+
+func (l *lateSource) Positions(userID string) ([][]byte, error) {
+	return l.snapshots.Positions(userID)
+}
+
+func (l *lateSource) Ready() (bool, string) { return l.source.Ready() }

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/protrader5/ws-gateway/ingest"
+)
+
+// ingestCollector exposes the router's counters at scrape time; ingest
+// keeps plain atomics and knows nothing of Prometheus.
+type ingestCollector struct{ router *ingest.Router }
+
+func newIngestCollector(router *ingest.Router) prometheus.Collector {
+	return ingestCollector{router: router}
+}
+
+var (
+	descIngestAccepted = prometheus.NewDesc("protrader5_ingest_messages_total",
+		"Ingest messages handed to the engine, by channel.", []string{"channel"}, nil)
+	descIngestRejected = prometheus.NewDesc("protrader5_ingest_rejects_total",
+		"Ingest messages dropped, by channel and reason.", []string{"channel", "reason"}, nil)
+	descPositionRefreshes = prometheus.NewDesc("protrader5_position_refreshes_total",
+		"Live P&L position:update messages published.", nil, nil)
+	descOpenPositions = prometheus.NewDesc("protrader5_open_positions",
+		"Positions tracked for live P&L.", nil, nil)
+)
+
+func (c ingestCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descIngestAccepted
+	ch <- descIngestRejected
+	ch <- descPositionRefreshes
+	ch <- descOpenPositions
+}
+
+func (c ingestCollector) Collect(ch chan<- prometheus.Metric) {
+	stats := c.router.Stats()
+	for _, channel := range ingest.Channels {
+		ch <- prometheus.MustNewConstMetric(descIngestAccepted, prometheus.CounterValue, float64(stats.Accepted[channel]), channel.String())
+		for _, reason := range ingest.Reasons {
+			ch <- prometheus.MustNewConstMetric(descIngestRejected, prometheus.CounterValue,
+				float64(stats.Rejected[channel][reason]), channel.String(), reason.String())
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descPositionRefreshes, prometheus.CounterValue, float64(stats.PositionRefreshes))
+	ch <- prometheus.MustNewConstMetric(descOpenPositions, prometheus.GaugeValue, float64(stats.OpenPositions))
+}
+
+// redisCollector exposes the Redis source's state and cache counters.
+type redisCollector struct{ redis *ingest.Redis }
+
+func newRedisCollector(redis *ingest.Redis) prometheus.Collector { return redisCollector{redis: redis} }
+
+var (
+	descRedisUp       = prometheus.NewDesc("protrader5_redis_subscribed", "1 while the Redis Pub/Sub subscription is up.", nil, nil)
+	descRedisOutages  = prometheus.NewDesc("protrader5_redis_outages_total", "Redis Pub/Sub outages seen.", nil, nil)
+	descRedisReceived = prometheus.NewDesc("protrader5_redis_received_total", "Messages received from Redis Pub/Sub.", nil, nil)
+	descCacheHits     = prometheus.NewDesc("protrader5_redis_cache_hits_total", "Snapshot reads served by the client-side cache.", nil, nil)
+	descCacheMisses   = prometheus.NewDesc("protrader5_redis_cache_misses_total", "Snapshot reads that went to Redis.", nil, nil)
+)
+
+func (c redisCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, desc := range []*prometheus.Desc{descRedisUp, descRedisOutages, descRedisReceived, descCacheHits, descCacheMisses} {
+		ch <- desc
+	}
+}
+
+func (c redisCollector) Collect(ch chan<- prometheus.Metric) {
+	stats := c.redis.Stats()
+	up := 0.0
+	if stats.Subscribed {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descRedisUp, prometheus.GaugeValue, up)
+	ch <- prometheus.MustNewConstMetric(descRedisOutages, prometheus.CounterValue, float64(stats.Outages))
+	ch <- prometheus.MustNewConstMetric(descRedisReceived, prometheus.CounterValue, float64(stats.Received))
+	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(stats.CacheHits))
+	ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(stats.CacheMisses))
+}
