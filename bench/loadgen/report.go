@@ -138,17 +138,23 @@ func compareMain(arguments []string, out io.Writer) error {
 	if err := flags.Parse(arguments); err != nil {
 		return err
 	}
-	var scenarios, targets []string
-	byLabel := map[string]*result{}
+	var all []*result
 	for _, path := range flags.Args() {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		var r result
-		if err := json.Unmarshal(data, &r); err != nil {
+		r := &result{}
+		if err := json.Unmarshal(data, r); err != nil {
 			return fmt.Errorf("loadgen compare: %s: %w", path, err)
 		}
+		all = append(all, r)
+	}
+	// Scenarios in the order they ran, not the order file names sort in.
+	sort.SliceStable(all, func(a, b int) bool { return all[a].Started.Before(all[b].Started) })
+	var scenarios, targets []string
+	byLabel := map[string]*result{}
+	for _, r := range all {
 		scenario, target, ok := strings.Cut(r.Config.Label, "/")
 		if !ok {
 			scenario, target = r.Config.Label, "run"
@@ -159,7 +165,7 @@ func compareMain(arguments []string, out io.Writer) error {
 		if !contains(targets, target) {
 			targets = append(targets, target)
 		}
-		byLabel[scenario+"/"+target] = &r
+		byLabel[scenario+"/"+target] = r
 	}
 	sort.SliceStable(targets, func(a, b int) bool { return targets[a] != *baseline && targets[b] == *baseline })
 	for _, scenario := range scenarios {
