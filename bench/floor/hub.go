@@ -220,26 +220,16 @@ func (h *hub) handleMessage(c *connection, message []byte) bool {
 	case strings.HasPrefix(text, "40"):
 		c.write(h, serverFrame(nil, []byte(`40{"sid":"`+c.id+`"}`), nil))
 	case strings.HasPrefix(text, "42"):
-		rest := text[2:]
-		digits := 0
-		for digits < len(rest) && rest[digits] >= '0' && rest[digits] <= '9' {
-			digits++
-		}
-		ackID, body := rest[:digits], rest[digits:]
-		var arguments []json.RawMessage
-		if json.Unmarshal([]byte(body), &arguments) != nil || len(arguments) == 0 {
-			return false
-		}
-		var event string
-		if json.Unmarshal(arguments[0], &event) != nil {
+		ackID, event, arguments, ok := parseEvent(text)
+		if !ok {
 			return false
 		}
 		answer := `{"ok":true}`
-		if event == "subscribe:market" && len(arguments) > 1 {
+		if event == "subscribe:market" && len(arguments) > 0 {
 			var payload struct {
 				Symbols []string `json:"symbols"`
 			}
-			if json.Unmarshal(arguments[1], &payload) != nil {
+			if json.Unmarshal(arguments[0], &payload) != nil {
 				return false
 			}
 			h.subscribe(c, payload.Symbols)
@@ -251,6 +241,30 @@ func (h *hub) handleMessage(c *connection, message []byte) bool {
 		}
 	}
 	return true
+}
+
+// parseEvent splits a Socket.IO EVENT packet `42[<ack id>]["name",args...]`
+// (socket.io-protocol v5 "format"); ok is false for anything else.
+func parseEvent(text string) (ackID, event string, arguments []json.RawMessage, ok bool) {
+	if !strings.HasPrefix(text, "42") {
+		return "", "", nil, false
+	}
+	rest := text[2:]
+	digits := 0
+	for digits < len(rest) && rest[digits] >= '0' && rest[digits] <= '9' {
+		digits++
+	}
+	if digits > 15 {
+		return "", "", nil, false
+	}
+	ackID, body := rest[:digits], rest[digits:]
+	if json.Unmarshal([]byte(body), &arguments) != nil || len(arguments) == 0 {
+		return "", "", nil, false
+	}
+	if json.Unmarshal(arguments[0], &event) != nil {
+		return "", "", nil, false
+	}
+	return ackID, event, arguments[1:], true
 }
 
 func (h *hub) subscribe(c *connection, symbols []string) {
