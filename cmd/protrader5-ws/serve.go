@@ -88,12 +88,12 @@ func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 		}
 	} else {
 		redis, err := ingest.NewRedis(ingest.RedisOptions{
-			URL:     config.RedisURL,
-			Prefix:  config.RedisPrefix,
-			Sharded: config.RedisSharded,
+			URL:       config.RedisURL,
+			Prefix:    config.RedisPrefix,
+			Sharded:   config.RedisSharded,
 			TLSCAFile: config.RedisTLSCAFile,
-			Router:  router,
-			Logger:  logger,
+			Router:    router,
+			Logger:    logger,
 		})
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
