@@ -17,8 +17,8 @@ type messageLog struct {
 }
 
 func (h *messageLog) Enabled(context.Context, slog.Level) bool { return true }
-func (h *messageLog) WithAttrs([]slog.Attr) slog.Handler        { return h }
-func (h *messageLog) WithGroup(string) slog.Handler             { return h }
+func (h *messageLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *messageLog) WithGroup(string) slog.Handler            { return h }
 func (h *messageLog) Handle(_ context.Context, record slog.Record) error {
 	h.mu.Lock()
 	h.messages = append(h.messages, record.Level.String()+" "+record.Message)

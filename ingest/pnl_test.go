@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -205,5 +206,33 @@ func TestUnrealizedRounding(t *testing.T) {
 	}
 	if got := string(appendNumber(nil, -0.0)); got != "0" {
 		t.Fatalf("appendNumber(-0) = %s; want 0", got)
+	}
+}
+
+// Handle, SeedPositions and OpenPositions run concurrently (Redis drain,
+// bus publishers, engine snapshot reads); run with -race.
+func TestRouterConcurrent(t *testing.T) {
+	router := NewRouter(nopPublisher{}, RouterOptions{Logger: quietLogger(), PNLInterval: time.Nanosecond})
+	done := make(chan struct{})
+	for worker := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 500 {
+				switch (worker + i) % 4 {
+				case 0:
+					router.Handle(ChannelTicks, []byte(`{"symbol":"BTCUSD","price":`+strconv.Itoa(50000+i)+`}`))
+				case 1:
+					router.Handle(ChannelPositions, []byte(`{"positionId":"p`+strconv.Itoa(i%7)+`","userId":"u1","symbol":"BTCUSD","side":"LONG","quantity":`+strconv.Itoa(i%3)+`,"entryPrice":50000}`))
+				case 2:
+					router.SeedPositions("u1", [][]byte{[]byte(`{"positionId":"p1","userId":"u1","symbol":"BTCUSD","side":"SHORT","quantity":1,"entryPrice":1}`)})
+				case 3:
+					router.OpenPositions("u1")
+					router.Stats()
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
 	}
 }

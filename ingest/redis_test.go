@@ -43,7 +43,9 @@ func TestRedisChannelsEndToEnd(t *testing.T) {
 			publish(ChannelOrders, `{"orderId":"o1"}`)
 			publish(ChannelOrders, `{"orderId":"o2","userId":"u1","status":"FILLED"}`)
 			publish(ChannelPositions, `[{"userId":"u1"}]`)
-			publish(ChannelPositions, `{"positionId":"p1","userId":"u1","symbol":"BTCUSD","side":"LONG","quantity":0.1,"entryPrice":50000}`)
+			// A symbol nobody ticks here: channels are received concurrently, so a
+			// tick could otherwise arrive after the position and add a refresh.
+			publish(ChannelPositions, `{"positionId":"p1","userId":"u1","symbol":"AAPL","side":"LONG","quantity":0.1,"entryPrice":50000}`)
 			publish(ChannelNotifications, "{\"userId\":\"\xff\"}")
 			publish(ChannelNotifications, `{"id":"n1","userId":"u2","title":"hi"}`)
 
