@@ -33,6 +33,8 @@ type Engine struct {
 	conns   map[*Conn]struct{} // guarded by connsMu; every live connection
 
 	loop     netpoll.EventLoop
+	serveMu  sync.Mutex
+	serving  chan struct{} // guarded by serveMu; closed when Serve returns
 	address  atomic.Pointer[net.Addr]
 	draining atomic.Bool
 	done     chan struct{}
@@ -90,8 +92,23 @@ func (e *Engine) ListenAndServe() error {
 	return e.Serve(listener)
 }
 
-// Serve serves on listener until Shutdown.
+// Serve serves on listener until Shutdown. Serve after Shutdown returns nil
+// at once.
 func (e *Engine) Serve(listener net.Listener) error {
+	e.serveMu.Lock()
+	if e.draining.Load() || e.serving != nil {
+		e.serveMu.Unlock()
+		_ = listener.Close()
+		if e.draining.Load() {
+			return nil
+		}
+		return errors.New("engine: Serve called twice")
+	}
+	serving := make(chan struct{})
+	e.serving = serving
+	e.serveMu.Unlock()
+	defer close(serving)
+
 	address := listener.Addr()
 	e.address.Store(&address)
 	go e.front.serve()
@@ -118,7 +135,10 @@ func (e *Engine) Draining() bool { return e.draining.Load() }
 // its client reconnects elsewhere, and the loop stops. It returns when all
 // is closed or ctx ends, whichever is first.
 func (e *Engine) Shutdown(ctx context.Context) error {
+	e.serveMu.Lock()
 	e.draining.Store(true)
+	serving := e.serving
+	e.serveMu.Unlock()
 	e.connsMu.Lock()
 	conns := make([]*Conn, 0, len(e.conns))
 	for c := range e.conns {
@@ -135,9 +155,21 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		c.closeWith(ReasonShutdown)
 	}
 	var errs []error
-	if e.loop != nil {
-		if err := e.loop.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			errs = append(errs, err)
+	if serving != nil {
+		// netpoll's Shutdown is a no-op until its Serve has registered the
+		// listener, so it is repeated until Serve has returned.
+		for stopped := false; !stopped; {
+			if err := e.loop.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				errs = append(errs, err)
+			}
+			select {
+			case <-serving:
+				stopped = true
+			case <-ctx.Done():
+				errs = append(errs, ctx.Err())
+				stopped = true
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 	}
 	errs = append(errs, e.front.shutdown(ctx))

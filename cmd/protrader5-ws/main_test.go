@@ -140,12 +140,19 @@ func TestServeUntilDoneBoundsTheDrain(t *testing.T) {
 		t.Errorf("gave up after %v; want at least %v", elapsed, c.shutdownGrace)
 	}
 
-	// The stub runServe returns as soon as the context ends.
+	// The real runServe drains and returns promptly once the context ends.
 	ctx, cancel = context.WithCancel(context.Background())
 	cancel()
 	c, _, _ = newTestCLI(nil)
+	config.Port = 0
+	config.JWTSecret = []byte("secret")
+	config.DrainTimeout = 2 * time.Second
+	start = time.Now()
 	if err := c.serveUntilDone(ctx, config, logger); err != nil {
-		t.Errorf("serveUntilDone with the stub = %v", err)
+		t.Errorf("serveUntilDone with runServe = %v", err)
+	}
+	if elapsed := time.Since(start); elapsed > time.Second {
+		t.Errorf("runServe took %v to drain an idle gateway", elapsed)
 	}
 }
 
