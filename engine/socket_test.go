@@ -228,3 +228,19 @@ func TestConnectTimeout(t *testing.T) {
 		t.Fatalf("disconnects = %v", e.Stats().Disconnects)
 	}
 }
+
+func TestLargeMessagesAreReadWhole(t *testing.T) {
+	e := startEngine(t, Config{MaxSymbolsPerSocket: 3})
+	client := dialClient(t, e, nil)
+	client.connect(testToken(t, "u1", time.Hour))
+	// 300 KB in one frame: netpoll's read buffer starts at 512 bytes and
+	// has to grow for it.
+	symbols := strings.TrimSuffix(strings.Repeat(`"ABCDEFGHIJKLMNOPQRSTUVWXYZ",`, 10000), ",")
+	want := `{"ok":false,"error":{"code":"TOO_MANY_SYMBOLS","message":"at most 3 symbols per socket"}}`
+	if got := client.emitAck(1, "subscribe:market", `{"symbols":[`+symbols+`]}`); got != want {
+		t.Fatalf("ack = %.200s; want %s", got, want)
+	}
+	if got := client.emitAck(2, "subscribe:market", `{"symbols":["A"]}`); got != `{"ok":true,"symbols":["A"]}` {
+		t.Fatalf("ack after the large message = %s", got)
+	}
+}

@@ -1,0 +1,21 @@
+package engine
+
+import (
+	"github.com/cloudwego/netpoll"
+)
+
+// netpollBufferSize is the first read buffer of a connection and the
+// smallest buffer node netpoll allocates. netpoll's default (a 4 KiB page,
+// 8 KiB once booked) would be most of an idle connection's memory; client
+// messages here are small (pongs, subscribe events), and netpoll doubles a
+// connection's read size by itself when a large message arrives.
+const netpollBufferSize = 512
+
+// netpoll reads these settings when connections are created; they must be
+// set before the first one, hence init.
+func init() {
+	netpoll.LinkBufferCap = netpollBufferSize
+	if err := netpoll.Configure(netpoll.Config{BufferSize: netpollBufferSize}); err != nil {
+		panic("engine: configuring netpoll: " + err.Error())
+	}
+}
