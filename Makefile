@@ -48,7 +48,7 @@ bench: ## go test benchmarks, output ready for benchstat.
 	$(GO) test -run '^$$' -bench . -benchmem -count $${COUNT:-5} ./wire ./engine ./bench/...
 
 load: build ## Side-by-side load scenarios: gateway vs Node.js reference vs floor relay.
-	bash bench/scenarios.sh $(BINARY)
+	bash bench/scenarios.sh gateway=$(BINARY) node floor
 
 clean:
 	rm -rf bin logs

@@ -55,7 +55,6 @@ type Conn struct {
 	engine   *Engine
 	id       uint64
 	sid      string
-	remoteIP string
 	sink     sink
 
 	// Read side.
