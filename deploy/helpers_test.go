@@ -275,3 +275,12 @@ func freePort(t *testing.T) int {
 	defer listener.Close()
 	return listener.Addr().(*net.TCPAddr).Port
 }
+
+// TestMain removes the binary buildGateway made.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if gatewayPath != "" {
+		os.RemoveAll(filepath.Dir(gatewayPath))
+	}
+	os.Exit(code)
+}
