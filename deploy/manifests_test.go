@@ -1,0 +1,545 @@
+package deploy
+
+import (
+	"bytes"
+	"debug/elf"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Static checks: the deploy files agree with the gateway's configuration,
+// its endpoints and its build. Nothing here needs a container engine.
+
+const k8sDirectory = "deploy/k8s"
+
+func k8sManifest(t *testing.T, name string) map[string]any {
+	t.Helper()
+	return yamlDocument(t, filepath.Join(k8sDirectory, name))
+}
+
+func composeFile(t *testing.T) map[string]any {
+	t.Helper()
+	return yamlDocument(t, "deploy/docker-compose.yml")
+}
+
+// composeGateways returns the compose services built from the Dockerfile.
+func composeGateways(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	services, _ := composeFile(t)["services"].(map[string]any)
+	gateways := map[string]map[string]any{}
+	for name, service := range services {
+		service, _ := service.(map[string]any)
+		if dockerfile, _ := dig(service, "build", "dockerfile").(string); dockerfile == "deploy/Dockerfile" {
+			gateways[name] = service
+		}
+	}
+	if len(gateways) != 3 {
+		t.Fatalf("docker-compose.yml: %d services build deploy/Dockerfile; want 3", len(gateways))
+	}
+	return gateways
+}
+
+// composeEnvironment returns a service's environment: block (map or list).
+func composeEnvironment(t *testing.T, service map[string]any) map[string]string {
+	t.Helper()
+	environment := map[string]string{}
+	switch block := service["environment"].(type) {
+	case map[string]any:
+		for name, value := range block {
+			environment[name] = fmt.Sprint(value)
+		}
+	case []any:
+		for _, entry := range block {
+			name, value, _ := strings.Cut(fmt.Sprint(entry), "=")
+			environment[name] = value
+		}
+	default:
+		t.Fatalf("docker-compose.yml: environment is %T", block)
+	}
+	return environment
+}
+
+// dockerfileEnv returns the variables set by ENV instructions.
+func dockerfileEnv(t *testing.T) map[string]string {
+	t.Helper()
+	environment := map[string]string{}
+	for _, line := range dockerfileLines(t) {
+		if rest, ok := strings.CutPrefix(line, "ENV "); ok {
+			for _, assignment := range shellWords(rest) {
+				name, value, ok := strings.Cut(assignment, "=")
+				if !ok {
+					t.Fatalf("Dockerfile: use ENV NAME=value, not %q", line)
+				}
+				environment[name] = value
+			}
+		}
+	}
+	return environment
+}
+
+func deploymentContainer(t *testing.T) map[string]any {
+	t.Helper()
+	container, _ := dig(k8sManifest(t, "deployment.yaml"), "spec", "template", "spec", "containers", 0).(map[string]any)
+	if container == nil {
+		t.Fatal("deployment.yaml: no container")
+	}
+	return container
+}
+
+func TestYAMLFilesParse(t *testing.T) {
+	var paths []string
+	for _, pattern := range []string{"*.yml", "*.yaml", "k8s/*.yml", "k8s/*.yaml"} {
+		matches, _ := filepath.Glob(pattern)
+		paths = append(paths, matches...)
+	}
+	if len(paths) < 9 {
+		t.Fatalf("found %d YAML files: %v", len(paths), paths)
+	}
+	for _, path := range paths {
+		documents := yamlDocuments(t, filepath.Join("deploy", path))
+		if len(documents) == 0 {
+			t.Errorf("%s: no YAML document", path)
+		}
+		if !strings.HasPrefix(path, "k8s/") {
+			continue
+		}
+		for _, document := range documents {
+			for _, field := range []string{"apiVersion", "kind"} {
+				if value, _ := document[field].(string); value == "" {
+					t.Errorf("%s: a document has no %s", path, field)
+				}
+			}
+			if document["kind"] != "Kustomization" && dig(document, "metadata", "name") == nil {
+				t.Errorf("%s: %v has no metadata.name", path, document["kind"])
+			}
+		}
+	}
+}
+
+func TestKustomizationListsEveryManifest(t *testing.T) {
+	var listed []string
+	for _, resource := range dig(k8sManifest(t, "kustomization.yaml"), "resources").([]any) {
+		listed = append(listed, fmt.Sprint(resource))
+	}
+	files, _ := filepath.Glob("k8s/*.yaml")
+	var want []string
+	for _, file := range files {
+		if name := filepath.Base(file); name != "kustomization.yaml" {
+			want = append(want, name)
+		}
+	}
+	slices.Sort(listed)
+	if !slices.Equal(listed, want) {
+		t.Errorf("kustomization.yaml resources = %v; want every manifest of k8s/: %v", listed, want)
+	}
+	// kubectl's built-in kustomize checks references and the image
+	// transformer; CI machines without kubectl skip this part.
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Log("kubectl not installed: kustomize build not checked")
+		return
+	}
+	output, err := exec.Command(kubectl, "kustomize", "k8s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl kustomize deploy/k8s: %v\n%s", err, output)
+	}
+	if got := bytes.Count(output, []byte("\n---\n")) + 1; got != len(want) {
+		t.Errorf("kubectl kustomize produced %d objects; want %d", got, len(want))
+	}
+}
+
+func TestEveryVariableSetIsReadByTheGateway(t *testing.T) {
+	variables := gatewayVariables(t)
+	check := func(where string, names []string) {
+		t.Helper()
+		if len(names) == 0 {
+			t.Errorf("%s sets no variable; the parse must have failed", where)
+		}
+		for _, name := range names {
+			if !variables[name] {
+				t.Errorf("%s sets %s, which cmd/protrader5-ws/config_load.go never reads", where, name)
+			}
+		}
+	}
+	for name, service := range composeGateways(t) {
+		check("docker-compose.yml service "+name, sortedKeys(composeEnvironment(t, service)))
+	}
+	configMap, _ := dig(k8sManifest(t, "configmap.yaml"), "data").(map[string]any)
+	check("configmap.yaml", sortedKeys(configMap))
+	var deploymentEnv []string
+	for _, entry := range dig(deploymentContainer(t), "env").([]any) {
+		deploymentEnv = append(deploymentEnv, fmt.Sprint(dig(entry, "name")))
+	}
+	check("deployment.yaml", deploymentEnv)
+	check("Dockerfile", sortedKeys(dockerfileEnv(t)))
+	names, _ := envExample(t)
+	check(".env.example", names)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for key := range m {
+		keys = append(keys, key)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// TestConfigMapDefaults: the ConfigMap holds every variable of .env.example
+// but the secret, each with the .env.example default unless its line says
+// `# differs: <why>`.
+func TestConfigMapDefaults(t *testing.T) {
+	names, defaults := envExample(t)
+	var root yaml.Node
+	if err := yaml.Unmarshal([]byte(readRepoFile(t, "deploy/k8s/configmap.yaml")), &root); err != nil {
+		t.Fatal(err)
+	}
+	data := mappingValue(root.Content[0], "data")
+	if data == nil || data.Kind != yaml.MappingNode {
+		t.Fatal("configmap.yaml: no data mapping")
+	}
+	seen := map[string]bool{}
+	for index := 0; index+1 < len(data.Content); index += 2 {
+		key, value := data.Content[index], data.Content[index+1]
+		name := key.Value
+		seen[name] = true
+		want, known := defaults[name]
+		if !known {
+			t.Errorf("configmap.yaml sets %s, which .env.example does not list", name)
+			continue
+		}
+		comment := value.LineComment + key.LineComment
+		reason, differs := strings.CutPrefix(strings.TrimSpace(comment), "# differs:")
+		switch {
+		case differs && strings.TrimSpace(reason) == "":
+			t.Errorf("configmap.yaml %s: `# differs:` needs a reason", name)
+		case differs && value.Value == want:
+			t.Errorf("configmap.yaml %s = %q is the default; drop the stale `# differs:` comment", name, value.Value)
+		case !differs && value.Value != want:
+			t.Errorf("configmap.yaml %s = %q; .env.example has %q (add `# differs: <why>` if on purpose)", name, value.Value, want)
+		}
+		if value.Tag != "!!str" {
+			t.Errorf("configmap.yaml %s = %s is a %s; ConfigMap values must be quoted strings", name, value.Value, value.Tag)
+		}
+	}
+	for _, name := range names {
+		if name == "JWT_SECRET" {
+			if seen[name] {
+				t.Error("configmap.yaml holds JWT_SECRET; it belongs in secret.yaml")
+			}
+			continue
+		}
+		if !seen[name] {
+			t.Errorf("configmap.yaml lacks %s (.env.example lists it)", name)
+		}
+	}
+}
+
+func mappingValue(node *yaml.Node, key string) *yaml.Node {
+	if node == nil || node.Kind != yaml.MappingNode {
+		return nil
+	}
+	for index := 0; index+1 < len(node.Content); index += 2 {
+		if node.Content[index].Value == key {
+			return node.Content[index+1]
+		}
+	}
+	return nil
+}
+
+// TestEndpointsAndPorts: every probe and port in the deploy files is one
+// the server has.
+func TestEndpointsAndPorts(t *testing.T) {
+	_, defaults := envExample(t)
+	port := defaults["PORT"]
+	if port == "" {
+		t.Fatal(".env.example has no PORT")
+	}
+	engineHTTP := readRepoFile(t, "engine/http.go")
+	for _, path := range []string{"/health", "/ready"} {
+		if !strings.Contains(engineHTTP, `HandleFunc("`+path+`"`) {
+			t.Fatalf("engine/http.go no longer serves %s: update the probes", path)
+		}
+	}
+
+	lines := dockerfileLines(t)
+	if !slices.Contains(lines, "EXPOSE "+port) {
+		t.Errorf("Dockerfile: want EXPOSE %s", port)
+	}
+	healthcheck := lineWithPrefix(lines, "HEALTHCHECK ")
+	if want := "http://127.0.0.1:${PORT:-" + port + "}/health"; !strings.Contains(healthcheck, want) {
+		t.Errorf("Dockerfile HEALTHCHECK %q; want it to fetch %s", healthcheck, want)
+	}
+
+	haproxy := readRepoFile(t, "deploy/haproxy.cfg")
+	for _, want := range []string{"option httpchk GET /ready", "http-check expect status 200", "bind :" + port, "timeout tunnel 1h", "cookie "} {
+		if !strings.Contains(haproxy, want) {
+			t.Errorf("haproxy.cfg lacks %q", want)
+		}
+	}
+	servers := haproxyServer.FindAllStringSubmatch(haproxy, -1)
+	gateways := composeGateways(t)
+	if len(servers) != len(gateways) {
+		t.Errorf("haproxy.cfg has %d servers; compose has %d gateways", len(servers), len(gateways))
+	}
+	for _, server := range servers {
+		if _, ok := gateways[server[2]]; !ok || server[3] != port {
+			t.Errorf("haproxy.cfg server %s %s:%s is not a compose gateway on port %s", server[1], server[2], server[3], port)
+		}
+	}
+	for name, service := range gateways {
+		if got := composeEnvironment(t, service)["PORT"]; got != port {
+			t.Errorf("docker-compose.yml %s PORT = %q; haproxy.cfg expects %s", name, got, port)
+		}
+	}
+	published := fmt.Sprint(dig(composeFile(t), "services", "haproxy", "ports"))
+	if published != "["+port+":"+port+"]" {
+		t.Errorf("docker-compose.yml haproxy ports = %s; want the one port %s:%s", published, port, port)
+	}
+
+	container := deploymentContainer(t)
+	if got := fmt.Sprint(dig(container, "ports", 0, "containerPort")); got != port {
+		t.Errorf("deployment.yaml containerPort = %s; want %s", got, port)
+	}
+	portName := fmt.Sprint(dig(container, "ports", 0, "name"))
+	for probe, path := range map[string]string{"readinessProbe": "/ready", "livenessProbe": "/health"} {
+		if got := fmt.Sprint(dig(container, probe, "httpGet", "path")); got != path {
+			t.Errorf("deployment.yaml %s path = %s; want %s", probe, got, path)
+		}
+		if got := fmt.Sprint(dig(container, probe, "httpGet", "port")); got != portName && got != port {
+			t.Errorf("deployment.yaml %s port = %s; want %s", probe, got, portName)
+		}
+	}
+	service := k8sManifest(t, "service.yaml")
+	if got := fmt.Sprint(dig(service, "spec", "ports", 0, "targetPort")); got != portName && got != port {
+		t.Errorf("service.yaml targetPort = %s; want %s", got, portName)
+	}
+	servicePortName := fmt.Sprint(dig(service, "spec", "ports", 0, "name"))
+	ingress := k8sManifest(t, "ingress.yaml")
+	backend := dig(ingress, "spec", "rules", 0, "http", "paths", 0, "backend", "service")
+	if got := fmt.Sprint(dig(backend, "name")); got != fmt.Sprint(dig(service, "metadata", "name")) {
+		t.Errorf("ingress.yaml backend service %s is not service.yaml's", got)
+	}
+	if got := fmt.Sprint(dig(backend, "port", "name")); got != servicePortName {
+		t.Errorf("ingress.yaml backend port %s; want service port %s", got, servicePortName)
+	}
+	if path := fmt.Sprint(dig(ingress, "spec", "rules", 0, "http", "paths", 0, "path")); path != defaults["SOCKETIO_PATH"] {
+		t.Errorf("ingress.yaml path %s; want SOCKETIO_PATH %s", path, defaults["SOCKETIO_PATH"])
+	}
+}
+
+// haproxyServer matches `server NAME HOST:PORT`.
+var haproxyServer = regexp.MustCompile(`(?m)^\s*server\s+(\S+)\s+([^\s:]+):(\d+)`)
+
+func lineWithPrefix(lines []string, prefix string) string {
+	for _, line := range lines {
+		if strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	return ""
+}
+
+// TestShutdownFitsTheGracePeriod: the orchestrator must not kill a gateway
+// that is still draining (DRAIN_TIMEOUT) after the preStop sleep.
+func TestShutdownFitsTheGracePeriod(t *testing.T) {
+	configMap := k8sManifest(t, "configmap.yaml")
+	drainMilliseconds, err := strconv.Atoi(fmt.Sprint(dig(configMap, "data", "DRAIN_TIMEOUT")))
+	if err != nil {
+		t.Fatalf("configmap.yaml DRAIN_TIMEOUT: %v", err)
+	}
+	drain := time.Duration(drainMilliseconds) * time.Millisecond
+	pod := dig(k8sManifest(t, "deployment.yaml"), "spec", "template", "spec")
+	grace := time.Duration(dig(pod, "terminationGracePeriodSeconds").(int)) * time.Second
+	preStop, _ := dig(pod, "containers", 0, "lifecycle", "preStop", "exec", "command").([]any)
+	if len(preStop) != 2 || preStop[0] != "sleep" {
+		t.Fatalf("deployment.yaml preStop = %v; want [sleep N]", preStop)
+	}
+	sleep, err := strconv.Atoi(fmt.Sprint(preStop[1]))
+	if err != nil || sleep < 1 {
+		t.Fatalf("deployment.yaml preStop sleep %v", preStop[1])
+	}
+	if budget := time.Duration(sleep)*time.Second + drain; grace <= budget {
+		t.Errorf("terminationGracePeriodSeconds %v <= preStop %ds + DRAIN_TIMEOUT %v", grace, sleep, drain)
+	}
+	for name, service := range composeGateways(t) {
+		stop, err := time.ParseDuration(fmt.Sprint(service["stop_grace_period"]))
+		composeDrain, _ := strconv.Atoi(composeEnvironment(t, service)["DRAIN_TIMEOUT"])
+		if composeDrain == 0 {
+			composeDrain = drainMilliseconds
+		}
+		if err != nil || stop <= time.Duration(composeDrain)*time.Millisecond {
+			t.Errorf("docker-compose.yml %s stop_grace_period %v must exceed DRAIN_TIMEOUT %d ms", name, service["stop_grace_period"], composeDrain)
+		}
+	}
+}
+
+func TestKubernetesWiring(t *testing.T) {
+	deployment := k8sManifest(t, "deployment.yaml")
+	pod := dig(deployment, "spec", "template", "spec")
+	container := deploymentContainer(t)
+	podLabels, _ := dig(deployment, "spec", "template", "metadata", "labels").(map[string]any)
+	matches := func(what string, selector any) {
+		t.Helper()
+		selectorMap, _ := selector.(map[string]any)
+		if len(selectorMap) == 0 {
+			t.Errorf("%s: empty selector", what)
+		}
+		for key, value := range selectorMap {
+			if podLabels[key] != value {
+				t.Errorf("%s selects %s=%v; the pods have %v", what, key, value, podLabels[key])
+			}
+		}
+	}
+	matches("deployment.yaml", dig(deployment, "spec", "selector", "matchLabels"))
+	matches("service.yaml", dig(k8sManifest(t, "service.yaml"), "spec", "selector"))
+	matches("pdb.yaml", dig(k8sManifest(t, "pdb.yaml"), "spec", "selector", "matchLabels"))
+	matches("deployment.yaml anti-affinity", dig(pod, "affinity", "podAntiAffinity",
+		"preferredDuringSchedulingIgnoredDuringExecution", 0, "podAffinityTerm", "labelSelector", "matchLabels"))
+
+	if got := dig(deployment, "spec", "replicas"); got != 3 {
+		t.Errorf("deployment.yaml replicas = %v; want 3", got)
+	}
+	hpa := k8sManifest(t, "hpa.yaml")
+	if got := dig(hpa, "spec", "scaleTargetRef", "name"); got != dig(deployment, "metadata", "name") {
+		t.Errorf("hpa.yaml scales %v, not the Deployment", got)
+	}
+	if minimum, _ := dig(hpa, "spec", "minReplicas").(int); minimum < 3 {
+		t.Errorf("hpa.yaml minReplicas = %d; want at least the Deployment's 3", minimum)
+	}
+
+	if got := dig(container, "envFrom", 0, "configMapRef", "name"); got != dig(k8sManifest(t, "configmap.yaml"), "metadata", "name") {
+		t.Errorf("deployment.yaml envFrom %v is not configmap.yaml's name", got)
+	}
+	secretRef := dig(container, "env", 0, "valueFrom", "secretKeyRef")
+	if dig(container, "env", 0, "name") != "JWT_SECRET" || dig(secretRef, "name") != "jwt-secret" || dig(secretRef, "key") != "secret" {
+		t.Errorf("deployment.yaml: JWT_SECRET must come from secretKeyRef jwt-secret/secret, got %v", secretRef)
+	}
+	secret := k8sManifest(t, "secret.yaml")
+	if dig(secret, "metadata", "name") != "jwt-secret" || dig(secret, "stringData", "secret") == nil {
+		t.Error("secret.yaml must be Secret jwt-secret with key secret")
+	}
+
+	if dig(pod, "securityContext", "runAsNonRoot") != true {
+		t.Error("deployment.yaml: runAsNonRoot must be true")
+	}
+	if dig(container, "securityContext", "readOnlyRootFilesystem") != true {
+		t.Error("deployment.yaml: readOnlyRootFilesystem must be true")
+	}
+	for _, kind := range []string{"requests", "limits"} {
+		if dig(container, "resources", kind, "memory") == nil || dig(container, "resources", kind, "cpu") == nil {
+			t.Errorf("deployment.yaml: resources.%s needs cpu and memory", kind)
+		}
+	}
+	// LOG_DIR, relative to the image's WORKDIR, must be the emptyDir.
+	workdir := strings.TrimPrefix(lineWithPrefix(dockerfileLines(t), "WORKDIR /app"), "WORKDIR ")
+	logDir := fmt.Sprint(dig(k8sManifest(t, "configmap.yaml"), "data", "LOG_DIR"))
+	if !filepath.IsAbs(logDir) {
+		logDir = filepath.Join(workdir, logDir)
+	}
+	mount := dig(container, "volumeMounts", 0)
+	if dig(mount, "mountPath") != logDir {
+		t.Errorf("deployment.yaml mounts %v; LOG_DIR resolves to %s", dig(mount, "mountPath"), logDir)
+	}
+	if dig(pod, "volumes", 0, "name") != dig(mount, "name") || dig(pod, "volumes", 0, "emptyDir") == nil {
+		t.Error("deployment.yaml: the log mount must be an emptyDir volume")
+	}
+}
+
+func TestDockerfileImage(t *testing.T) {
+	lines := dockerfileLines(t)
+	goMod := readRepoFile(t, "go.mod")
+	goVersion := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(goMod)
+	if goVersion == nil {
+		t.Fatal("go.mod: no go directive")
+	}
+	if builder := lineWithPrefix(lines, "FROM golang:"); !strings.HasPrefix(builder, "FROM golang:"+goVersion[1]+" ") {
+		t.Errorf("Dockerfile builder %q; want golang:%s (go.mod)", builder, goVersion[1])
+	}
+	user := strings.TrimPrefix(lineWithPrefix(lines, "USER "), "USER ")
+	if user == "" || user == "root" || strings.HasPrefix(user, "0") {
+		t.Errorf("Dockerfile USER %q; want a non-root user", user)
+	}
+	if got := dockerfileEnv(t)["NODE_ENV"]; got != "production" {
+		t.Errorf("Dockerfile NODE_ENV = %q; want production", got)
+	}
+	if !slices.ContainsFunc(lines, func(line string) bool { return strings.HasPrefix(line, "HEALTHCHECK ") }) {
+		t.Error("Dockerfile has no HEALTHCHECK")
+	}
+	// The image's user owns the default LOG_DIR (logs under WORKDIR).
+	if !slices.ContainsFunc(lines, func(line string) bool { return strings.Contains(line, "chown protrader5:protrader5 /app/logs") }) {
+		t.Error("Dockerfile: /app/logs must belong to the runtime user")
+	}
+}
+
+// TestDockerfileBuildIsMakeBuild: the image's go build is `make build`'s,
+// and it produces a static binary that knows its version and commit.
+func TestDockerfileBuildIsMakeBuild(t *testing.T) {
+	makefile := readRepoFile(t, "Makefile")
+	ldflags := regexp.MustCompile(`(?m)^LDFLAGS\s*:=\s*(.*)$`).FindStringSubmatch(makefile)
+	recipe := regexp.MustCompile(`(?m)^build:.*\n\t(.*)$`).FindStringSubmatch(makefile)
+	if ldflags == nil || recipe == nil {
+		t.Fatal("Makefile: no LDFLAGS or build recipe")
+	}
+	makeLine := strings.NewReplacer("$(GO)", "go", "$(LDFLAGS)", ldflags[1]).Replace(recipe[1])
+	normalize := func(words []string) []string {
+		out := make([]string, len(words))
+		for index, word := range words {
+			if index > 0 && words[index-1] == "-o" {
+				word = "OUTPUT"
+			}
+			out[index] = strings.NewReplacer("$(VERSION)", "$VERSION", "${VERSION}", "$VERSION",
+				"$(COMMIT)", "$COMMIT", "${COMMIT}", "$COMMIT").Replace(word)
+		}
+		return out
+	}
+	docker, makeWords := normalize(dockerBuildCommand(t)), normalize(shellWords(makeLine))
+	if !slices.Equal(docker, makeWords) {
+		t.Errorf("Dockerfile build\n\t%q\nis not make build's\n\t%q", docker, makeWords)
+	}
+
+	binary := buildGateway(t)
+	output, err := exec.Command(binary, "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s version: %v\n%s", binary, err, output)
+	}
+	if want := "protrader5-ws " + testVersion + " (commit " + testCommit + ","; !strings.HasPrefix(string(output), want) {
+		t.Errorf("version printed %q; want it to start %q", output, want)
+	}
+	file, err := elf.Open(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	for _, program := range file.Progs {
+		if program.Type == elf.PT_INTERP || program.Type == elf.PT_DYNAMIC {
+			t.Errorf("the binary is dynamically linked (%v); the runtime image needs a static one", program.Type)
+		}
+	}
+	if info, err := os.Stat(binary); err == nil && info.Size() > 64<<20 {
+		t.Errorf("the binary is %d bytes; -s -w should keep it far smaller", info.Size())
+	}
+}
+
+// TestHAProxyConfigIsValid runs `haproxy -c` on the committed file when
+// haproxy is installed (the topology test installs it).
+func TestHAProxyConfigIsValid(t *testing.T) {
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Skip("haproxy not installed; TestTopology checks the configuration by running it")
+	}
+	output, err := exec.Command(haproxy, "-c", "-f", "haproxy.cfg").CombinedOutput()
+	if err != nil {
+		t.Fatalf("haproxy -c: %v\n%s", err, output)
+	}
+}
