@@ -52,10 +52,10 @@ type subscription struct {
 // (one at a time per connection). Everything under mu is shared with fanout
 // workers, timers and the writer.
 type Conn struct {
-	engine   *Engine
-	id       uint64
-	sid      string
-	sink     sink
+	engine *Engine
+	id     uint64
+	sid    string
+	sink   sink
 
 	// Read side.
 	fragment           []byte
