@@ -18,8 +18,8 @@ const (
 
 // NewLogger builds the process logger of CONTRACT §9: JSON lines at
 // config.LogLevel and above to combined.log, JSON lines at ERROR to
-// error.log, and in development a readable copy at config.LogLevel on
-// stderr. The directory is created when missing; files are appended to, so
+// error.log, and a copy at config.LogLevel on stderr: readable text in
+// development, JSON lines otherwise (for container log collectors). The directory is created when missing; files are appended to, so
 // a restart keeps the history. The returned function closes the files; call
 // it last, after everything that logs has stopped.
 func NewLogger(config Config) (*slog.Logger, func() error, error) {
@@ -51,8 +51,14 @@ func newLogger(config Config, console io.Writer) (*slog.Logger, func() error, er
 		{minimum: config.LogLevel, handler: slog.NewJSONHandler(combined, all)},
 		{minimum: slog.LevelError, handler: slog.NewJSONHandler(errorFile, all)},
 	}
-	if config.IsDevelopment() && console != nil {
+	switch {
+	case console == nil:
+	case config.IsDevelopment():
 		routes = append(routes, levelRoute{minimum: config.LogLevel, handler: slog.NewTextHandler(console, all)})
+	default:
+		// Containers collect stderr (docker logs, kubectl logs): the same
+		// JSON lines as combined.log go there too.
+		routes = append(routes, levelRoute{minimum: config.LogLevel, handler: slog.NewJSONHandler(console, all)})
 	}
 	closeFiles := func() error {
 		return errors.Join(combined.Close(), errorFile.Close())
