@@ -87,13 +87,16 @@ func TestRedisIngestRoutesEachChannel(t *testing.T) {
 			`{` + id(5) + `,"userId":"alice"}`,
 			`{` + id(7) + `,"userId":"alice","marker":true}`,
 			`{` + id(8) + `,"userId":"bob","marker":true}`,
+			`{` + id(10) + `,"userId":"alice","userId":"bob"}`, // duplicate_key: which user is it for?
 		}
 	}
 	// Interleave the four channels step by step; the steps are paced so that
 	// a client keeping up gets every tick (no conflation to excuse a loss).
-	for step := range ticks {
-		if n := b.publish("market:ticks", ticks[step]); n != 1 {
-			t.Fatalf("PUBLISH market:ticks reached %d subscribers; want 1 (the gateway)", n)
+	for step := range len(ticks) + 1 {
+		if step < len(ticks) {
+			if n := b.publish("market:ticks", ticks[step]); n != 1 {
+				t.Fatalf("PUBLISH market:ticks reached %d subscribers; want 1 (the gateway)", n)
+			}
 		}
 		for _, c := range userChannels {
 			b.publish(c.channel, userMessages(c)[step])
@@ -151,7 +154,7 @@ func TestRedisIngestRoutesEachChannel(t *testing.T) {
 		acceptSeries("market:ticks"):                   7,
 	}
 	for _, c := range userChannels {
-		for _, reason := range []string{"invalid_json", "missing_user", "invalid_user", "not_object"} {
+		for _, reason := range []string{"invalid_json", "missing_user", "invalid_user", "not_object", "duplicate_key"} {
 			wantDeltas[rejectSeries(c.channel, reason)] = 1
 		}
 		wantDeltas[acceptSeries(c.channel)] = 5
@@ -375,5 +378,30 @@ func TestRedisOutageKeepsSockets(t *testing.T) {
 	}
 	if got := g.metrics()["protrader5_redis_outages_total"]; got != 1 {
 		t.Errorf("protrader5_redis_outages_total = %v; want 1", got)
+	}
+}
+
+func TestRedisGatewayStartsBeforeRedis(t *testing.T) {
+	redisServerBinary(t) // skip or fail now, not after the gateway is up
+	port := freePort(t)
+	redis := &testRedis{t: t, port: port, dir: t.TempDir(), url: fmt.Sprintf("redis://127.0.0.1:%d", port)}
+	t.Cleanup(redis.kill)
+	prefix := e2ePrefix(t)
+	g := startGateway(t, 0, redisEnv(redis.url, prefix)...)
+	if code, body := g.ready(); code != 503 || body != `{"status":"unavailable","reason":"redis_disconnected"}` {
+		t.Errorf("GET /ready with no Redis yet = %d %s; want 503 redis_disconnected", code, body)
+	}
+	// Sockets are served meanwhile; the subscription waits for Redis.
+	client := startCollector(t, g, "client", "alice", collectSpec{Symbols: []string{"ZZLATE"}, Markers: 1})
+
+	redis.start()
+	g.waitReady(200, 20*time.Second)
+	b := newBackend(t, redis.url, prefix)
+	if n := b.publish("market:ticks", `{"symbol":"ZZLATE","price":1,"seq":1,"marker":true}`); n != 1 {
+		t.Errorf("PUBLISH once Redis is up reached %d subscribers; want 1", n)
+	}
+	result := client.wait()
+	if got := summary(result.Events, "seq"); !reflect.DeepEqual(got, []string{"market:data:1"}) {
+		t.Errorf("client events = %v; want the one tick:%s", got, describeEvents(result.Events))
 	}
 }

@@ -142,6 +142,7 @@ type backend struct {
 	t      *testing.T
 	client rueidis.Client
 	prefix string
+	keys   []string // written by this test, deleted at its end
 }
 
 func newBackend(t *testing.T, url, prefix string) *backend {
@@ -156,7 +157,15 @@ func newBackend(t *testing.T, url, prefix string) *backend {
 		t.Fatalf("connect to %s: %v", url, err)
 	}
 	t.Cleanup(client.Close)
-	return &backend{t: t, client: client, prefix: prefix}
+	b := &backend{t: t, client: client, prefix: prefix}
+	// Runs before Close. Only the keys this test wrote: a shared Redis
+	// (REDIS_URL) is never flushed.
+	t.Cleanup(func() {
+		if len(b.keys) > 0 {
+			_ = client.Do(context.Background(), client.B().Del().Key(b.keys...).Build()).Error()
+		}
+	})
+	return b
 }
 
 // publish sends message on channel (before prefix) and returns how many
@@ -174,6 +183,7 @@ func (b *backend) publish(channel, message string) int64 {
 
 func (b *backend) set(key, value string) {
 	b.t.Helper()
+	b.keys = append(b.keys, b.prefix+key)
 	if err := b.client.Do(context.Background(), b.client.B().Set().Key(b.prefix+key).Value(value).Build()).Error(); err != nil {
 		b.t.Fatalf("SET %s: %v", key, err)
 	}
@@ -181,6 +191,7 @@ func (b *backend) set(key, value string) {
 
 func (b *backend) hset(key, field, value string) {
 	b.t.Helper()
+	b.keys = append(b.keys, b.prefix+key)
 	if err := b.client.Do(context.Background(), b.client.B().Hset().Key(b.prefix+key).FieldValue().FieldValue(field, value).Build()).Error(); err != nil {
 		b.t.Fatalf("HSET %s %s: %v", key, field, err)
 	}
