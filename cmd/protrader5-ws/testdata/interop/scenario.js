@@ -114,6 +114,38 @@ const scenarios = {
     const started = Date.now();
     socket.on("disconnect", (reason) => finish({ reason, after: Date.now() - started }));
   },
+  // Subscribes as the JSON spec in extra says ({symbols, streams, markers,
+  // events, waitMs, graceMs}), prints "subscribed" on stderr, records every
+  // server event in order, and finishes graceMs after the markers-th event
+  // whose payload has marker: true, or the events-th event, or after waitMs.
+  async collect() {
+    const spec = JSON.parse(extra || "{}");
+    const started = Date.now();
+    const socketId = socket.id;
+    let connects = 1;
+    let markers = 0;
+    let count = 0;
+    const done = () => finish({ socketId, finalSocketId: socket.id, connected: socket.connected, connects });
+    const later = () => setTimeout(done, spec.graceMs ?? 300);
+    socket.on("connect", () => connects++);
+    socket.on("disconnect", (reason) => result.events.push({ name: "disconnect", reason, at: Date.now() - started }));
+    for (const name of ["market:data", "order:update", "position:update", "notification", "error"]) {
+      socket.on(name, (payload) => {
+        result.events.push({ name, payload, at: Date.now() - started });
+        count++;
+        if (payload && payload.marker === true && ++markers === spec.markers) later();
+        if (count === spec.events) later();
+      });
+    }
+    if (spec.symbols) {
+      result.marketAck = await socket.emitWithAck("subscribe:market", { symbols: spec.symbols });
+    }
+    for (const stream of spec.streams ?? []) {
+      result[`${stream}Ack`] = await socket.emitWithAck(`subscribe:${stream}`);
+    }
+    console.error("subscribed");
+    if (spec.waitMs !== undefined) setTimeout(done, spec.waitMs);
+  },
 };
 
 socket.once("connect", () => {
