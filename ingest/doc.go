@@ -34,8 +34,10 @@
 // # Live P&L
 //
 // Positions come from "position:updates" (always delivered as received with
-// PublishUser) and from snapshots (Router.SeedPositions, which replaces the
-// user's known set). They are indexed by symbol: a tick of a symbol nobody
+// PublishUser) and from snapshots: read on subscribe:positions, a snapshot
+// is merged into what the updates told (a position not yet written to the
+// hash is kept); after an outage (Router.SeedPositions) it replaces the
+// user's known set, since updates published meanwhile were lost. They are indexed by symbol: a tick of a symbol nobody
 // holds costs one atomic load. For each held position whose price changed
 // and whose last refresh is PNLInterval old, a tick publishes the position
 // with currentPrice, unrealizedPnL and unrealizedPnLPercent replaced

@@ -148,16 +148,31 @@ func (b *book) update(userID string, object []byte) {
 	b.addLocked(p)
 }
 
-// replaceUser makes positions the complete set of userID's open positions.
-func (b *book) replaceUser(userID string, positions []*position) {
+// mergeUser applies a snapshot of userID's positions: the snapshot's open
+// positions replace those with the same id, its closed ones are forgotten,
+// and positions the snapshot does not name are kept. A position learned
+// from position:updates but not (yet) written to the hash must not vanish
+// because another socket of the user subscribed (CONTRACT §4: positions
+// are known from the updates and from the snapshot).
+//
+// With replace set, the snapshot is the complete set instead: used after an
+// outage, when updates published meanwhile were lost.
+func (b *book) mergeUser(userID string, positions []*position, closed []string, replace bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, p := range b.byUser[userID] {
-		b.removeLocked(p)
+	if replace {
+		for _, p := range b.byUser[userID] {
+			b.removeLocked(p)
+		}
+	}
+	for _, id := range closed {
+		if previous := b.byUser[userID][id]; previous != nil {
+			b.removeLocked(previous)
+		}
 	}
 	for _, p := range positions {
 		if previous := b.byUser[userID][p.positionID]; previous != nil {
-			b.removeLocked(previous) // a duplicate id in the snapshot: last wins
+			b.removeLocked(previous)
 		}
 		b.addLocked(p)
 	}
@@ -211,19 +226,31 @@ func (b *book) users() []string {
 // open returns copies of userID's open positions as last received, ordered
 // by position id.
 func (b *book) open(userID string) [][]byte {
+	known := b.openPositions(userID)
+	positions := make([][]byte, len(known))
+	for i, p := range known {
+		positions[i] = p.raw
+	}
+	return positions
+}
+
+// openPositions returns the id and a copy of each tracked position of
+// userID, sorted by id.
+func (b *book) openPositions(userID string) []knownPosition {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	users := b.byUser[userID]
-	ids := make([]string, 0, len(users))
-	for id := range users {
-		ids = append(ids, id)
+	known := make([]knownPosition, 0, len(users))
+	for id, p := range users {
+		known = append(known, knownPosition{positionID: id, raw: bytes.Clone(p.raw)})
 	}
-	slices.Sort(ids)
-	positions := make([][]byte, 0, len(ids))
-	for _, id := range ids {
-		positions = append(positions, bytes.Clone(users[id].raw))
-	}
-	return positions
+	slices.SortFunc(known, func(a, b knownPosition) int { return strings.Compare(a.positionID, b.positionID) })
+	return known
+}
+
+type knownPosition struct {
+	positionID string
+	raw        []byte
 }
 
 // due reports whether p should be refreshed at price now.
@@ -370,17 +397,23 @@ func stringOrNumber(raw []byte) (string, bool) {
 
 // SeedPositions records positions, userID's open positions read from a
 // snapshot, for live P&L. The snapshot is authoritative: positions of
-// userID tracked before and absent from it are forgotten. Invalid entries
-// are counted as rejects of ChannelPositions. positions are not modified
-// and not retained beyond their bytes being read-only shared.
+// userID tracked before and absent from it are forgotten (for a refresh
+// after updates may have been lost). Invalid entries are counted as rejects
+// of ChannelPositions. positions are not modified and not retained beyond
+// their bytes being read-only shared.
 func (r *Router) SeedPositions(userID string, positions [][]byte) {
-	r.seedPositions(userID, positions)
+	r.seedPositions(userID, positions, true)
 }
 
-// seedPositions is SeedPositions returning the valid open positions.
-func (r *Router) seedPositions(userID string, positions [][]byte) [][]byte {
+// seedPositions is SeedPositions returning the user's open positions: the
+// valid open ones of the snapshot, then the tracked ones it does not name.
+// replace is SeedPositions' rule; without it the snapshot is merged into
+// what the updates told (book.mergeUser).
+func (r *Router) seedPositions(userID string, positions [][]byte, replace bool) [][]byte {
 	accepted := positions[:0:0]
 	tracked := make([]*position, 0, len(positions))
+	var closed []string
+	named := make(map[string]bool, len(positions))
 	for _, raw := range positions {
 		if reason, ok := checkDocument(raw); !ok {
 			r.reject(ChannelPositions, reason, "")
@@ -395,8 +428,12 @@ func (r *Router) seedPositions(userID string, positions [][]byte) [][]byte {
 			r.reject(ChannelPositions, ReasonInvalidUser, "")
 			continue
 		}
-		p, _, closed, ok := parsePosition(userID, trimSpace(raw))
-		if closed {
+		p, positionID, isClosed, ok := parsePosition(userID, trimSpace(raw))
+		if positionID != "" {
+			named[positionID] = true
+		}
+		if isClosed {
+			closed = append(closed, positionID)
 			continue
 		}
 		accepted = append(accepted, raw)
@@ -404,7 +441,12 @@ func (r *Router) seedPositions(userID string, positions [][]byte) [][]byte {
 			tracked = append(tracked, p)
 		}
 	}
-	r.book.replaceUser(userID, tracked)
+	r.book.mergeUser(userID, tracked, closed, replace)
+	for _, known := range r.book.openPositions(userID) {
+		if !named[known.positionID] {
+			accepted = append(accepted, known.raw)
+		}
+	}
 	return accepted
 }
 

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,6 +194,32 @@ func TestSeedPositions(t *testing.T) {
 	got := refreshes(rec.snapshot())
 	if len(got) != 1 || decodeObject(t, got[0].message)["unrealizedPnL"] != 100.0 {
 		t.Fatalf("refreshes = %+v; want p1 with pnl 100", got)
+	}
+}
+
+// A snapshot read on subscribe merges: a position known from
+// position:updates but absent from the hash stays tracked and is returned.
+func TestSubscribeSnapshotMergesWithUpdates(t *testing.T) {
+	router, rec, _ := newClockRouter(t)
+	router.Handle(ChannelPositions, []byte(`{"positionId":"live","userId":"u1","symbol":"BTCUSD","side":"LONG","quantity":0.1,"entryPrice":50000}`))
+	router.Handle(ChannelPositions, []byte(`{"positionId":"stale","userId":"u1","symbol":"AAPL","side":"LONG","quantity":1,"entryPrice":100}`))
+	returned := router.seedPositions("u1", [][]byte{
+		[]byte(`{"positionId":"p2","userId":"u1","symbol":"ETHUSD","side":"SHORT","quantity":1,"entryPrice":3000}`),
+		[]byte(`{"positionId":"stale","userId":"u1","symbol":"AAPL","side":"LONG","quantity":0,"entryPrice":100}`), // closed in the hash
+	}, false)
+	var ids []string
+	for _, raw := range returned {
+		ids = append(ids, decodeObject(t, string(raw))["positionId"].(string))
+	}
+	if strings.Join(ids, ",") != "p2,live" {
+		t.Fatalf("returned positions %v; want the snapshot's p2, then the tracked live", ids)
+	}
+	if got := router.OpenPositions("u1"); len(got) != 2 {
+		t.Fatalf("OpenPositions(u1) = %q; want live and p2", got)
+	}
+	router.Handle(ChannelTicks, []byte(`{"symbol":"BTCUSD","price":51000}`))
+	if got := refreshes(rec.snapshot()); len(got) != 1 || decodeObject(t, got[0].message)["unrealizedPnL"] != 100.0 {
+		t.Fatalf("refreshes = %+v; want the live position with pnl 100", got)
 	}
 }
 

@@ -57,6 +57,10 @@ func (r *Redis) LastTick(symbol string) ([]byte, error) {
 // cache and returns its valid open positions ordered by field, copies the
 // engine owns. They also become the router's live P&L state for userID.
 func (r *Redis) Positions(userID string) ([][]byte, error) {
+	return r.positions(userID, false)
+}
+
+func (r *Redis) positions(userID string, replace bool) ([][]byte, error) {
 	if !validUserID(userID) {
 		return nil, ErrInvalidUser
 	}
@@ -80,7 +84,13 @@ func (r *Redis) Positions(userID string) ([][]byte, error) {
 	for _, name := range names {
 		values = append(values, []byte(fields[name]))
 	}
-	return r.router.seedPositions(userID, values), nil
+	return r.router.seedPositions(userID, values, replace), nil
+}
+
+// positionsReplacing is Positions with the snapshot replacing what the
+// router knew of the user, for the refresh after an outage.
+func (r *Redis) positionsReplacing(userID string) ([][]byte, error) {
+	return r.positions(userID, true)
 }
 
 func (r *Redis) cacheClient() (rueidis.Client, error) {
@@ -114,7 +124,7 @@ func (r *Redis) refreshAfterOutage(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		positions, err := r.Positions(userID)
+		positions, err := r.positionsReplacing(userID)
 		if err != nil {
 			r.logger.LogAttrs(ctx, slog.LevelWarn, "ingest: positions refresh failed",
 				slog.String("user_id", userID), slog.String("error", err.Error()))
