@@ -32,6 +32,11 @@ type Engine struct {
 	connsMu sync.Mutex
 	conns   map[*Conn]struct{} // guarded by connsMu; every live connection
 
+	sessionsMu sync.RWMutex
+	sessions   map[string]*Conn // guarded by sessionsMu; polling sessions by sid
+
+	limits *limits
+
 	loop     netpoll.EventLoop
 	address  atomic.Pointer[net.Addr]
 	draining atomic.Bool
@@ -51,6 +56,8 @@ func New(config Config) (*Engine, error) {
 		symbols:       make(map[string]*symbolRing),
 		snapshotSlots: make(chan struct{}, snapshotConcurrency),
 		conns:         make(map[*Conn]struct{}),
+		sessions:      make(map[string]*Conn),
+		limits:        newLimits(config),
 		done:          make(chan struct{}),
 	}
 	e.shards = make([]*shard, config.Shards)
@@ -152,6 +159,7 @@ func (e *Engine) stop() {
 // forget drops c from the engine's indexes once it is closed.
 func (e *Engine) forget(c *Conn) {
 	e.leave(c)
+	e.limits.closed(c)
 	e.connsMu.Lock()
 	_, known := e.conns[c]
 	delete(e.conns, c)

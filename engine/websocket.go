@@ -49,6 +49,11 @@ func (e *Engine) readFrames(c *Conn, connection netpoll.Connection) {
 		if err := reader.Skip(total); err != nil || !ok {
 			return
 		}
+		if c.forward != nil {
+			// The probe just completed an upgrade: what follows belongs
+			// to the session. forward is written only by this reader.
+			c = c.forward
+		}
 	}
 }
 
@@ -98,11 +103,13 @@ func (e *Engine) handleFrame(c *Conn, header wire.FrameHeader, payload []byte) b
 
 // handleData handles one complete WebSocket message: one Engine.IO packet.
 func (e *Engine) handleData(c *Conn, opCode wire.OpCode, message []byte) bool {
+	if c.probing != nil {
+		// probing is written only by this reader.
+		return e.handleProbe(c, opCode, message)
+	}
 	if opCode == wire.OpBinary {
-		if !e.handleBinary(c) {
-			return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
-		}
-		return true
+		// A binary frame is a message packet without its type byte.
+		return e.handlePacket(c, wire.Packet{Type: wire.PacketMessage, Data: message, Binary: true})
 	}
 	if !utf8.Valid(message) {
 		return e.closeProtocol(c, wire.CloseInvalidPayload, ReasonProtocolError)
@@ -111,6 +118,13 @@ func (e *Engine) handleData(c *Conn, opCode wire.OpCode, message []byte) bool {
 	if err != nil {
 		return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
 	}
+	return e.handlePacket(c, packet)
+}
+
+// handlePacket handles one Engine.IO packet from either transport; false
+// means the connection was closed. On polling the WebSocket close frames
+// that closeProtocol queues are dropped by the polling sink.
+func (e *Engine) handlePacket(c *Conn, packet wire.Packet) bool {
 	switch packet.Type {
 	case wire.PacketPong:
 		c.pongReceived()
@@ -118,10 +132,25 @@ func (e *Engine) handleData(c *Conn, opCode wire.OpCode, message []byte) bool {
 		// Engine.IO v4 clients only ping to probe an upgrade.
 		c.send(newTextFrame(wire.AppendPacket(nil, wire.Packet{Type: wire.PacketPong, Data: packet.Data})))
 	case wire.PacketMessage:
+		if c.echo != nil {
+			if !e.echoMessage(c, packet) {
+				return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+			}
+			return true
+		}
+		if packet.Binary {
+			if !e.handleBinary(c) {
+				return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+			}
+			return true
+		}
 		if !e.handleMessage(c, packet.Data) {
 			return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
 		}
 	case wire.PacketClose:
+		if c.polling != nil {
+			c.polling.markClientClosed()
+		}
 		c.closeWith(ReasonClientClosed)
 		return false
 	case wire.PacketUpgrade, wire.PacketNoop:
