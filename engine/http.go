@@ -231,7 +231,9 @@ func (e *Engine) serveEngineIO(w http.ResponseWriter, r *http.Request) {
 	if reason := e.limits.admit(ip, timeNow()); reason != "" {
 		e.metrics.handshakeRefusals(reason)
 		status, body := refusalStatus(reason)
-		http.Error(w, body, status)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
 		return
 	}
 	e.openPollingSession(w, r, ip)

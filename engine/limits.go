@@ -18,9 +18,9 @@ const (
 // Refusal bodies. Over the node's limit a client should try another node
 // (503); over its address's limits it should slow down (429).
 const (
-	bodyMaxConnections = "server is at its connection limit\n"
-	bodyPerIP          = "too many connections from this address\n"
-	bodyRate           = "connecting too fast from this address\n"
+	bodyMaxConnections = "server is at its connection limit"
+	bodyPerIP          = "too many connections from this address"
+	bodyRate           = "connecting too fast from this address"
 )
 
 // limitBucketIdle is how many idle buckets the rate limiter keeps before it
