@@ -120,12 +120,19 @@ func (e *Engine) Addr() net.Addr {
 // Draining reports whether Shutdown has begun.
 func (e *Engine) Draining() bool { return e.draining.Load() }
 
+// StartDrain begins the drain without closing anything yet: /ready turns
+// 503 and new sessions are refused with 503, while connected clients keep
+// being served. A caller that wants load balancers to notice before sockets
+// close calls it, waits, then calls Shutdown (which calls it too).
+func (e *Engine) StartDrain() { e.draining.Store(true) }
+
 // Shutdown drains the gateway (CONTRACT §9): /ready turns 503, new
-// connections are refused, every socket gets a WebSocket close (1001) so
-// its client reconnects elsewhere, and the loop stops. It returns when all
+// connections are refused, every WebSocket gets a close (1001) and every
+// polling session's waiting GET the Engine.IO close packet, so that clients
+// reconnect elsewhere, and the loop stops. It returns when all
 // is closed or ctx ends, whichever is first.
 func (e *Engine) Shutdown(ctx context.Context) error {
-	e.draining.Store(true)
+	e.StartDrain()
 	e.connsMu.Lock()
 	conns := make([]*Conn, 0, len(e.conns))
 	for c := range e.conns {
