@@ -54,14 +54,14 @@ func (e *Engine) onRequest(ctx context.Context, connection netpoll.Connection) e
 	c.mu.Unlock()
 	if forward != nil {
 		// Upgraded: this socket now carries a polling session.
-		e.readFrames(forward, connection)
+		e.readFrames(forward, connection.Reader())
 		return nil
 	}
 	switch state {
 	case stateHandshake:
-		e.serveHandshake(c, connection)
+		e.serveHandshake(c, connection.Reader(), func() { e.handOff(c, connection) })
 	case stateOpen:
-		e.readFrames(c, connection)
+		e.readFrames(c, connection.Reader())
 	case stateClosed:
 		reader := connection.Reader()
 		_ = reader.Skip(reader.Len())
@@ -91,11 +91,21 @@ func (e *Engine) onNetpollClose(c *Conn, connection netpoll.Connection) {
 
 var headEnd = []byte("\r\n\r\n")
 
+// frameReader is the part of netpoll.Reader the handshake and frame
+// readers use: Peek waits (under a read timeout) until n bytes are
+// buffered, Skip consumes, Release lets go of consumed buffers. The TLS
+// path (tls.go) implements it over a net.Conn.
+type frameReader interface {
+	Len() int
+	Peek(n int) ([]byte, error)
+	Skip(n int) error
+	Release() error
+}
+
 // serveHandshake reads the HTTP request head. A WebSocket upgrade for
 // Engine.IO stays on netpoll; every other request (health, metrics,
 // polling, errors) is handed to net/http.
-func (e *Engine) serveHandshake(c *Conn, connection netpoll.Connection) {
-	reader := connection.Reader()
+func (e *Engine) serveHandshake(c *Conn, reader frameReader, handOff func()) {
 	var head []byte
 	for {
 		buffered := reader.Len()
@@ -123,7 +133,7 @@ func (e *Engine) serveHandshake(c *Conn, connection netpoll.Connection) {
 	}
 	request, ok := parseRequestHead(head)
 	if !ok {
-		e.handOff(c, connection)
+		handOff()
 		return
 	}
 	sid, ok := e.upgradeable(request)
@@ -136,7 +146,7 @@ func (e *Engine) serveHandshake(c *Conn, connection netpoll.Connection) {
 		}
 	}
 	if !ok {
-		e.handOff(c, connection)
+		handOff()
 		return
 	}
 	c.remoteIP = clientIP(e.config.TrustedProxies, c.remoteIP, request.forwardedFor)
@@ -171,7 +181,7 @@ func (e *Engine) serveHandshake(c *Conn, connection netpoll.Connection) {
 	if session != nil {
 		e.startProbe(c, response.Bytes(), session)
 		if reader.Len() > 0 {
-			e.readFrames(c, connection)
+			e.readFrames(c, reader)
 			return
 		}
 		_ = reader.Release()
@@ -205,7 +215,7 @@ func (e *Engine) serveHandshake(c *Conn, connection netpoll.Connection) {
 	c.mu.Unlock()
 	c.flush()
 	if reader.Len() > 0 {
-		e.readFrames(c, connection)
+		e.readFrames(c, reader)
 		return
 	}
 	_ = reader.Release()

@@ -43,12 +43,15 @@ type pollingSink struct {
 
 	// websocket is set once, at the upgrade, and read without locks by
 	// writers: after it is set the polling side never writes again.
-	websocket atomic.Pointer[netpollSink]
+	websocket atomic.Pointer[upgradedSink]
 
 	registered chan struct{} // a GET started waiting (capacity 1)
 	closed     chan struct{}
 	closeOnce  sync.Once
 }
+
+// upgradedSink holds the WebSocket sink a session moved to.
+type upgradedSink struct{ sink }
 
 func newPollingSink(c *Conn) *pollingSink {
 	return &pollingSink{conn: c, registered: make(chan struct{}, 1), closed: make(chan struct{})}

@@ -37,6 +37,9 @@ type Engine struct {
 
 	limits *limits
 
+	tlsListenerMu sync.Mutex
+	tlsListener   net.Listener // guarded by tlsListenerMu; set while serving TLS
+
 	loop     netpoll.EventLoop
 	address  atomic.Pointer[net.Addr]
 	draining atomic.Bool
@@ -102,6 +105,9 @@ func (e *Engine) Serve(listener net.Listener) error {
 	address := listener.Addr()
 	e.address.Store(&address)
 	go e.front.serve()
+	if e.config.TLS != nil {
+		return e.serveTLS(listener)
+	}
 	err := e.loop.Serve(listener)
 	if e.draining.Load() {
 		return nil
@@ -139,17 +145,21 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	e.connsMu.Unlock()
+	// One deadline for all: a crowd of slow sockets must not add up.
+	writeDeadline := time.Now().Add(shutdownWriteWait)
 	for _, c := range conns {
 		c.mu.Lock()
 		open := c.state == stateOpen
 		c.mu.Unlock()
 		if open {
 			c.send(rawFrame(goingAwayFrame))
+			c.waitWritten(writeDeadline)
 		}
 		c.closeWith(ReasonShutdown)
 	}
 	var errs []error
-	if e.loop != nil {
+	e.closeTLSListener()
+	if e.loop != nil && e.config.TLS == nil {
 		if err := e.loop.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			errs = append(errs, err)
 		}
@@ -157,6 +167,23 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	errs = append(errs, e.front.shutdown(ctx))
 	e.stop()
 	return errors.Join(errs...)
+}
+
+// shutdownWriteWait bounds how long Shutdown lets the sockets' close frames
+// leave before closing them (a goroutine writer may still hold one).
+const shutdownWriteWait = 100 * time.Millisecond
+
+// waitWritten waits, at most until deadline, until c has no write in progress.
+func (c *Conn) waitWritten(deadline time.Time) {
+	for {
+		c.mu.Lock()
+		writing := c.writing
+		c.mu.Unlock()
+		if !writing || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (e *Engine) stop() {

@@ -103,12 +103,6 @@ func (e *Engine) completeUpgrade(probe, session *Conn) bool {
 		session.mu.Unlock()
 		return e.closeProtocol(probe, wire.CloseProtocolError, ReasonProtocolError)
 	}
-	websocket, _ := probe.sink.(*netpollSink)
-	if websocket == nil {
-		probe.mu.Unlock()
-		session.mu.Unlock()
-		return e.closeProtocol(probe, wire.CloseProtocolError, ReasonProtocolError)
-	}
 	probe.state = stateClosed
 	probe.probing = nil
 	probe.forward = session
@@ -118,7 +112,7 @@ func (e *Engine) completeUpgrade(probe, session *Conn) bool {
 	s.waiter = nil
 	s.upgrading = false
 	s.upgraded = true
-	s.websocket.Store(websocket)
+	s.websocket.Store(&upgradedSink{probe.sink})
 	session.parked = false
 	session.mu.Unlock()
 	if waiter != nil {

@@ -3,15 +3,13 @@ package engine
 import (
 	"unicode/utf8"
 
-	"github.com/cloudwego/netpoll"
 	"github.com/protrader5/ws-gateway/wire"
 )
 
 // readFrames consumes every complete WebSocket frame netpoll has buffered.
 // A partly received frame is waited for (netpoll's read timeout bounds the
 // wait): returning with it buffered would make netpoll call again at once.
-func (e *Engine) readFrames(c *Conn, connection netpoll.Connection) {
-	reader := connection.Reader()
+func (e *Engine) readFrames(c *Conn, reader frameReader) {
 	defer reader.Release()
 	maxFrame := int64(e.config.MaxPayload) + 16 // the Engine.IO type byte and some slack
 	for reader.Len() > 0 {
