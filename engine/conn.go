@@ -120,7 +120,9 @@ func (c *Conn) enqueueLocked(frame *Frame, user bool, key uint64) bool {
 	if key != 0 && c.queue != nil {
 		for i := range c.queue.items {
 			if entry := &c.queue.items[i]; entry.key == key {
-				c.pendingBytes += frame.Len() - entry.frame.Len()
+				if entry.user {
+					c.pendingBytes += frame.Len() - entry.frame.Len()
+				}
 				entry.frame = frame
 				return true
 			}

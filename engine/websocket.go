@@ -81,7 +81,10 @@ func (e *Engine) handleFrame(c *Conn, header wire.FrameHeader, payload []byte) b
 		c.fragment = nil
 		return e.handleData(c, opCode, message)
 	case wire.OpPing:
-		c.send(rawFrame(wire.AppendFrame(nil, wire.OpPong, payload)))
+		// RFC 6455 §5.5.3 lets a pong answer only the latest ping: keyed,
+		// a flood of pings from a client that does not read replaces one
+		// queued pong instead of growing the queue.
+		c.sendKeyed(rawFrame(wire.AppendFrame(nil, wire.OpPong, payload)), webSocketPongKey)
 		return true
 	case wire.OpPong:
 		return true
@@ -127,8 +130,9 @@ func (e *Engine) handlePacket(c *Conn, packet wire.Packet) bool {
 	case wire.PacketPong:
 		c.pongReceived()
 	case wire.PacketPing:
-		// Engine.IO v4 clients only ping to probe an upgrade.
-		c.send(newTextFrame(wire.AppendPacket(nil, wire.Packet{Type: wire.PacketPong, Data: packet.Data})))
+		// Engine.IO v4 clients only ping to probe an upgrade; a flood of
+		// them is answered like WebSocket pings, latest only.
+		c.sendKeyed(newTextFrame(wire.AppendPacket(nil, wire.Packet{Type: wire.PacketPong, Data: packet.Data})), engineIOPongKey)
 	case wire.PacketMessage:
 		if c.echo != nil {
 			if !e.echoMessage(c, packet) {
@@ -156,6 +160,22 @@ func (e *Engine) handlePacket(c *Conn, packet wire.Packet) bool {
 		return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
 	}
 	return true
+}
+
+// Queue keys of pong answers. Position refresh keys are odd (see
+// PublishPositionRefresh), so these even ones never collide with them.
+const (
+	webSocketPongKey uint64 = 2
+	engineIOPongKey  uint64 = 4
+)
+
+// sendKeyed queues a control answer that replaces a queued one with the
+// same key, and writes it out.
+func (c *Conn) sendKeyed(frame *Frame, key uint64) {
+	c.mu.Lock()
+	c.enqueueLocked(frame, false, key)
+	c.mu.Unlock()
+	c.flush()
 }
 
 // closeProtocol closes c for a violation with a WebSocket close frame, and
