@@ -61,8 +61,9 @@ type Conn struct {
 	// polling is the long-polling transport of a session opened over HTTP
 	// (nil for a WebSocket handshake); set before the Conn is shared.
 	polling *pollingSink
-	// echo, set before the Conn is shared, replaces the product's Socket.IO
-	// application with the conformance echo (Config.Conformance only).
+	// echo replaces the product's Socket.IO application with the
+	// conformance echo (Config.Conformance only). It is set before the
+	// first message is read and used only by the reader.
 	echo *echoState
 
 	// Read side.

@@ -81,6 +81,10 @@ func (e *Engine) handleProbe(c *Conn, opCode wire.OpCode, message []byte) bool {
 }
 
 // completeUpgrade moves session onto the probe's socket.
+//
+// Lock order: the session's mu, then the probe's. This is the only place
+// that holds two Conn locks, and the probe's lock is never held while
+// taking a session's.
 func (e *Engine) completeUpgrade(probe, session *Conn) bool {
 	s := session.polling
 	deadline := time.Now().Add(upgradeWaitLimit)
