@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"time"
 )
@@ -73,6 +75,33 @@ type Config struct {
 	EventRate float64
 	// AllowOrigin decides whether a browser Origin may connect; nil allows all.
 	AllowOrigin func(origin string) bool
+	// MaxConnections bounds the Engine.IO sessions (WebSocket or polling)
+	// this node holds; a handshake over it is refused with HTTP 503 so that
+	// a load balancer retries elsewhere. Zero means no limit.
+	MaxConnections int
+	// MaxConnectionsPerIP bounds the sessions of one client address; a
+	// handshake over it is refused with HTTP 429. Zero means no limit.
+	MaxConnectionsPerIP int
+	// ConnectionRatePerIP is how many new sessions per second one client
+	// address may open, with bursts of twice that (at least 1); a handshake
+	// over it is refused with HTTP 429. Zero turns the limit off.
+	ConnectionRatePerIP float64
+	// TrustedProxies are the peers whose X-Forwarded-For is believed when
+	// finding a client's address for the per-IP limits. Empty means the
+	// peer's own address is always used.
+	TrustedProxies []netip.Prefix
+	// TLS, when set, serves wss:// and https:// on the same port. TLS
+	// connections are served by the standard library with a goroutine each
+	// (netpoll does not do TLS); see tls.go. Nil means plain TCP.
+	TLS *tls.Config
+	// Conformance replaces the product's Socket.IO application with the echo
+	// application the public engine.io-protocol and socket.io-protocol test
+	// suites expect (bench/conformance): raw Engine.IO echo at
+	// ConformanceRawPath, and at Path a CONNECT to "/" or "/custom" without
+	// authentication, "message" echoed as "message-back" (attachments
+	// included), "message-with-ack" acked with its arguments. Never set it
+	// in production.
+	Conformance bool
 	// DrainTimeout bounds Shutdown's wait for sockets to close. Zero means
 	// DefaultDrainTimeout (10s).
 	DrainTimeout time.Duration

@@ -52,10 +52,19 @@ type subscription struct {
 // (one at a time per connection). Everything under mu is shared with fanout
 // workers, timers and the writer.
 type Conn struct {
-	engine *Engine
-	id     uint64
-	sid    string
-	sink   sink
+	engine   *Engine
+	id       uint64
+	sid      string
+	remoteIP string // the client's address (X-Forwarded-For from a trusted proxy), for per-IP limits
+	sink     sink
+
+	// polling is the long-polling transport of a session opened over HTTP
+	// (nil for a WebSocket handshake); set before the Conn is shared.
+	polling *pollingSink
+	// echo replaces the product's Socket.IO application with the
+	// conformance echo (Config.Conformance only). It is set before the
+	// first message is read and used only by the reader.
+	echo *echoState
 
 	// Read side.
 	fragment           []byte
@@ -69,6 +78,7 @@ type Conn struct {
 	mu           sync.Mutex
 	state        connState      // guarded by mu
 	writing      bool           // guarded by mu; one writer at a time
+	parked       bool           // guarded by mu; the transport cannot take bytes now (a polling session with no GET waiting)
 	queue        *queueBuffer   // guarded by mu; nil while empty
 	pendingBytes int            // guarded by mu; user bytes queued or in flight
 	subs         []subscription // guarded by mu (and shard.mu to change)
@@ -77,6 +87,13 @@ type Conn struct {
 	socketID     string         // guarded by mu
 	userID       string         // guarded by mu; set once at the first CONNECT
 	shard        *shard         // guarded by mu; set with userID
+
+	// Upgrade (polling -> WebSocket), guarded by mu. probing is set on the
+	// probe WebSocket's own Conn: the session it wants to take over. forward
+	// is set on it once the upgrade is done: the session whose frames this
+	// socket now carries.
+	probing *Conn
+	forward *Conn
 
 	// Deadlines in Unix nanoseconds, zero when unset; guarded by mu.
 	nextPing          int64
@@ -104,7 +121,9 @@ func (c *Conn) enqueueLocked(frame *Frame, user bool, key uint64) bool {
 	if key != 0 && c.queue != nil {
 		for i := range c.queue.items {
 			if entry := &c.queue.items[i]; entry.key == key {
-				c.pendingBytes += frame.Len() - entry.frame.Len()
+				if entry.user {
+					c.pendingBytes += frame.Len() - entry.frame.Len()
+				}
 				entry.frame = frame
 				return true
 			}
@@ -221,7 +240,7 @@ func (c *Conn) collectLocked(scratch *flushScratch) (userBytes int) {
 // exists only until the queue is empty.
 func (c *Conn) flush() {
 	c.mu.Lock()
-	if c.writing || c.state == stateClosed || c.state == stateHandoff {
+	if c.writing || c.parked || c.state == stateClosed || c.state == stateHandoff {
 		c.mu.Unlock()
 		return
 	}
@@ -233,6 +252,13 @@ func (c *Conn) flush() {
 		scratchPool.Put(scratch)
 	}()
 	for {
+		if c.parked {
+			// A polling GET took the last batch; the rest waits for the
+			// next GET, still conflated in the rings.
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
 		userBytes := c.collectLocked(scratch)
 		if len(scratch.buffers) == 0 {
 			c.writing = false
@@ -278,7 +304,7 @@ func (c *Conn) writeSlowly(buffers [][]byte, userBytes int) {
 		}
 		c.mu.Lock()
 		c.pendingBytes -= userBytes
-		if c.state == stateClosed {
+		if c.state == stateClosed || c.parked {
 			c.writing = false
 			c.mu.Unlock()
 			return

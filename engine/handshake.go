@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -21,6 +22,9 @@ func (e *Engine) onPrepare(connection netpoll.Connection) context.Context {
 		fd = withFd.Fd()
 	}
 	c := &Conn{engine: e, sink: &netpollSink{connection: connection, fd: fd}}
+	if address := connection.RemoteAddr(); address != nil {
+		c.remoteIP = hostOf(address.String())
+	}
 	c.mu.Lock()
 	c.state = stateHandshake
 	c.handshakeDeadline = timeNow() + int64(e.config.HandshakeTimeout)
@@ -46,13 +50,18 @@ func (e *Engine) onRequest(ctx context.Context, connection netpoll.Connection) e
 		return connection.Close()
 	}
 	c.mu.Lock()
-	state := c.state
+	state, forward := c.state, c.forward
 	c.mu.Unlock()
+	if forward != nil {
+		// Upgraded: this socket now carries a polling session.
+		e.readFrames(forward, connection.Reader())
+		return nil
+	}
 	switch state {
 	case stateHandshake:
-		e.serveHandshake(c, connection)
+		e.serveHandshake(c, connection.Reader(), func() { e.handOff(c, connection) })
 	case stateOpen:
-		e.readFrames(c, connection)
+		e.readFrames(c, connection.Reader())
 	case stateClosed:
 		reader := connection.Reader()
 		_ = reader.Skip(reader.Len())
@@ -65,22 +74,38 @@ func (e *Engine) onRequest(ctx context.Context, connection netpoll.Connection) e
 // we closed it, or (stateHandoff) we detached it for net/http.
 func (e *Engine) onNetpollClose(c *Conn, connection netpoll.Connection) {
 	c.mu.Lock()
-	handoff := c.state == stateHandoff
+	handoff, forward, probing := c.state == stateHandoff, c.forward, c.probing
 	c.mu.Unlock()
-	if handoff {
+	switch {
+	case handoff:
 		e.front.adopt(connection)
 		return
+	case forward != nil:
+		forward.closeWith(ReasonClientClosed)
+		return
+	case probing != nil:
+		e.probeEnded(probing)
 	}
 	c.closeWith(ReasonClientClosed)
 }
 
 var headEnd = []byte("\r\n\r\n")
 
+// frameReader is the part of netpoll.Reader the handshake and frame
+// readers use: Peek waits (under a read timeout) until n bytes are
+// buffered, Skip consumes, Release lets go of consumed buffers. The TLS
+// path (tls.go) implements it over a net.Conn.
+type frameReader interface {
+	Len() int
+	Peek(n int) ([]byte, error)
+	Skip(n int) error
+	Release() error
+}
+
 // serveHandshake reads the HTTP request head. A WebSocket upgrade for
 // Engine.IO stays on netpoll; every other request (health, metrics,
 // polling, errors) is handed to net/http.
-func (e *Engine) serveHandshake(c *Conn, connection netpoll.Connection) {
-	reader := connection.Reader()
+func (e *Engine) serveHandshake(c *Conn, reader frameReader, handOff func()) {
 	var head []byte
 	for {
 		buffered := reader.Len()
@@ -107,9 +132,34 @@ func (e *Engine) serveHandshake(c *Conn, connection netpoll.Connection) {
 		}
 	}
 	request, ok := parseRequestHead(head)
-	if !ok || !e.upgradeable(request) {
-		e.handOff(c, connection)
+	if !ok {
+		handOff()
 		return
+	}
+	sid, ok := e.upgradeable(request)
+	var session *Conn
+	if ok && sid != "" {
+		// An upgrade of a polling session: unknown ids are answered by
+		// net/http with "Session ID unknown".
+		if session = e.session(sid); session == nil || session.polling == nil {
+			ok = false
+		}
+	}
+	if !ok {
+		handOff()
+		return
+	}
+	c.remoteIP = clientIP(e.config.TrustedProxies, c.remoteIP, request.forwardedFor)
+	if session == nil {
+		if reason := e.limits.admit(c.remoteIP, timeNow()); reason != "" {
+			e.metrics.handshakeRefusals(reason)
+			_ = reader.Skip(len(head))
+			_ = reader.Release()
+			status, body := refusalStatus(reason)
+			c.send(rawFrame(plainResponse(status, body)))
+			c.closeWith(ReasonProtocolError)
+			return
+		}
 	}
 	var response bytes.Buffer
 	upgrader := ws.Upgrader{}
@@ -127,8 +177,22 @@ func (e *Engine) serveHandshake(c *Conn, connection netpoll.Connection) {
 		c.closeWith(ReasonClientClosed)
 		return
 	}
+	e.metrics.upgrades.Add(1)
+	if session != nil {
+		e.startProbe(c, response.Bytes(), session)
+		if reader.Len() > 0 {
+			e.readFrames(c, reader)
+			return
+		}
+		_ = reader.Release()
+		return
+	}
+	if e.config.Conformance {
+		c.echo = &echoState{raw: request.path == ConformanceRawPath}
+	}
+	e.limits.opened(c.remoteIP, c)
 	now := timeNow()
-	sid := newID()
+	sid = newID()
 	open := wire.AppendOpen(nil, wire.OpenInfo{
 		SID:          sid,
 		Upgrades:     []string{},
@@ -142,15 +206,16 @@ func (e *Engine) serveHandshake(c *Conn, connection netpoll.Connection) {
 	c.headerToken = request.bearer
 	c.handshakeDeadline = 0
 	c.nextPing = now + int64(e.config.PingInterval)
-	c.connectDeadline = now + int64(e.config.ConnectTimeout)
+	if c.echo == nil || !c.echo.raw {
+		c.connectDeadline = now + int64(e.config.ConnectTimeout)
+	}
 	c.scheduleNextLocked()
 	c.enqueueLocked(rawFrame(response.Bytes()), false, 0)
 	c.enqueueLocked(newTextFrame(open), false, 0)
 	c.mu.Unlock()
-	e.metrics.upgrades.Add(1)
 	c.flush()
 	if reader.Len() > 0 {
-		e.readFrames(c, connection)
+		e.readFrames(c, reader)
 		return
 	}
 	_ = reader.Release()
@@ -175,23 +240,42 @@ func (e *Engine) handOff(c *Conn, connection netpoll.Connection) {
 }
 
 // upgradeable reports whether request is an Engine.IO WebSocket handshake
-// this loop can take as it is; anything else, errors included, is answered
-// by net/http with the exact Engine.IO error.
-func (e *Engine) upgradeable(request requestHead) bool {
-	if request.method != "GET" || request.path != e.config.Path || e.draining.Load() {
-		return false
+// this loop can take as it is, and the polling session it upgrades (sid,
+// empty for a new session); anything else, errors included, is answered by
+// net/http with the exact Engine.IO error.
+func (e *Engine) upgradeable(request requestHead) (sid string, ok bool) {
+	if request.method != "GET" || e.draining.Load() {
+		return "", false
+	}
+	if request.path != e.config.Path && !(e.config.Conformance && request.path == ConformanceRawPath) {
+		return "", false
 	}
 	query, err := url.ParseQuery(request.query)
-	if err != nil || query.Get("EIO") != "4" || query.Get("transport") != "websocket" || query.Get("sid") != "" {
-		return false
+	if err != nil || query.Get("EIO") != "4" || query.Get("transport") != "websocket" {
+		return "", false
 	}
 	if !headerHasToken(request.upgrade, "websocket") {
-		return false
+		return "", false
 	}
 	if request.origin != "" && e.config.AllowOrigin != nil && !e.config.AllowOrigin(request.origin) {
-		return false
+		return "", false
 	}
-	return true
+	return query.Get("sid"), true
+}
+
+// plainResponse is a complete HTTP/1.1 answer that closes the connection.
+func plainResponse(status int, body string) []byte {
+	return []byte("HTTP/1.1 " + itoa(status) + " " + http.StatusText(status) +
+		"\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: " +
+		itoa(len(body)) + "\r\n\r\n" + body)
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" value.
+func bearerToken(value string) string {
+	if scheme, token, ok := strings.Cut(value, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(token)
+	}
+	return ""
 }
 
 type readWriter struct {
@@ -204,6 +288,7 @@ type requestHead struct {
 	method, path, query string
 	upgrade, origin     string
 	bearer              string
+	forwardedFor        string
 }
 
 // parseRequestHead parses a request line and the few headers the loop
@@ -242,9 +327,12 @@ func parseRequestHead(head []byte) (requestHead, bool) {
 		case strings.EqualFold(name, "Origin"):
 			request.origin = value
 		case strings.EqualFold(name, "Authorization"):
-			if scheme, token, ok := strings.Cut(value, " "); ok && strings.EqualFold(scheme, "Bearer") {
-				request.bearer = strings.TrimSpace(token)
+			request.bearer = bearerToken(value)
+		case strings.EqualFold(name, "X-Forwarded-For"):
+			if request.forwardedFor != "" {
+				request.forwardedFor += ","
 			}
+			request.forwardedFor += value
 		}
 	}
 	return request, true

@@ -26,6 +26,9 @@ func newHTTPFront(e *Engine) *httpFront {
 	front := &httpFront{engine: e, listener: newHandoffListener()}
 	mux := http.NewServeMux()
 	mux.HandleFunc(e.config.Path, e.serveEngineIO)
+	if e.config.Conformance && e.config.Path != ConformanceRawPath {
+		mux.HandleFunc(ConformanceRawPath, e.serveEngineIO)
+	}
 	mux.HandleFunc("/health", e.serveHealth)
 	mux.HandleFunc("/ready", e.serveReady)
 	if e.config.Metrics != nil {
@@ -164,37 +167,107 @@ func writeEngineIOError(w http.ResponseWriter, code int) {
 	_, _ = w.Write([]byte(engineIOErrorBodies[code]))
 }
 
-// serveEngineIO answers Engine.IO requests that did not become a WebSocket
-// on the event loop, checking in the order the reference server does.
+// serveEngineIO answers the Engine.IO requests that did not become a
+// WebSocket on the event loop: long-polling, and every handshake error,
+// checked in the order the reference server (engine.io verify, handshake)
+// does.
 func (e *Engine) serveEngineIO(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != e.config.Path {
+	if r.URL.Path != e.config.Path && !(e.config.Conformance && r.URL.Path == ConformanceRawPath) {
 		http.NotFound(w, r)
+		return
+	}
+	if !e.corsHeaders(w, r) {
+		e.refuse(w, codeForbidden)
+		return
+	}
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	query := r.URL.Query()
 	transport := query.Get("transport")
-	code := codeBadRequest
+	if transport != "polling" && transport != "websocket" {
+		e.refuse(w, codeTransportUnknown)
+		return
+	}
+	if sid := query.Get("sid"); sid != "" {
+		c := e.session(sid)
+		switch {
+		case c == nil:
+			e.refuse(w, codeSessionIDUnknown)
+		case transport != "polling":
+			// A WebSocket for the session that is not an upgrade request.
+			e.refuse(w, codeBadRequest)
+		case r.Method == http.MethodGet:
+			e.servePoll(w, r, c)
+		case r.Method == http.MethodPost:
+			e.servePost(w, r, c)
+		default:
+			e.refuse(w, codeBadRequest)
+		}
+		return
+	}
 	switch {
-	case transport != "websocket":
-		// Long-polling is not served yet.
-		code = codeTransportUnknown
-	case query.Get("sid") != "":
-		code = codeSessionIDUnknown
 	case r.Method != http.MethodGet:
-		code = codeBadHandshakeMethod
-	case !headerHasToken(r.Header.Get("Upgrade"), "websocket"):
-		code = codeBadRequest
+		e.refuse(w, codeBadHandshakeMethod)
+		return
+	case transport == "websocket" && !headerHasToken(r.Header.Get("Upgrade"), "websocket"):
+		e.refuse(w, codeBadRequest)
+		return
 	case query.Get("EIO") != "4":
-		code = codeUnsupportedProtocol
-	case e.config.AllowOrigin != nil && r.Header.Get("Origin") != "" && !e.config.AllowOrigin(r.Header.Get("Origin")):
-		code = codeForbidden
+		e.refuse(w, codeUnsupportedProtocol)
+		return
 	case e.draining.Load():
 		e.metrics.handshakeRefusals("draining")
 		http.Error(w, "server is draining", http.StatusServiceUnavailable)
 		return
+	case transport == "websocket":
+		// A WebSocket handshake the loop did not take (it takes every
+		// valid one): nothing else can serve it here.
+		e.refuse(w, codeBadRequest)
+		return
 	}
+	ip := clientIP(e.config.TrustedProxies, r.RemoteAddr, r.Header.Get("X-Forwarded-For"))
+	if reason := e.limits.admit(ip, timeNow()); reason != "" {
+		e.metrics.handshakeRefusals(reason)
+		status, body := refusalStatus(reason)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+		return
+	}
+	e.openPollingSession(w, r, ip)
+}
+
+// refuse answers an Engine.IO error and counts it.
+func (e *Engine) refuse(w http.ResponseWriter, code int) {
 	e.metrics.handshakeRefusals(engineIORefusalNames[code])
 	writeEngineIOError(w, code)
+}
+
+// corsHeaders sets the CORS headers of an Engine.IO response (the cors
+// middleware the reference server is configured with): an allowed Origin is
+// echoed with credentials allowed; it reports false for a disallowed one.
+func (e *Engine) corsHeaders(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if e.config.AllowOrigin != nil && !e.config.AllowOrigin(origin) {
+		return false
+	}
+	header := w.Header()
+	header.Set("Access-Control-Allow-Origin", origin)
+	header.Set("Access-Control-Allow-Credentials", "true")
+	header.Add("Vary", "Origin")
+	if r.Method == http.MethodOptions {
+		header.Set("Access-Control-Allow-Methods", "GET,HEAD,PUT,PATCH,POST,DELETE")
+		if requested := r.Header.Get("Access-Control-Request-Headers"); requested != "" {
+			header.Set("Access-Control-Allow-Headers", requested)
+			header.Add("Vary", "Access-Control-Request-Headers")
+		}
+	}
+	return true
 }
 
 var engineIORefusalNames = [...]string{"transport_unknown", "sid_unknown", "bad_method", "bad_request", "forbidden", "unsupported_protocol"}

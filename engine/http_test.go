@@ -58,7 +58,8 @@ func TestHealthReadyAndErrors(t *testing.T) {
 	}{
 		{"no transport", "?EIO=4", nil, 400, `{"code":0,"message":"Transport unknown"}`},
 		{"unknown transport", "?EIO=4&transport=carrier-pigeon", nil, 400, `{"code":0,"message":"Transport unknown"}`},
-		{"polling not served yet", "?EIO=4&transport=polling", nil, 400, `{"code":0,"message":"Transport unknown"}`},
+		{"polling EIO 3", "?EIO=3&transport=polling", nil, 400, `{"code":5,"message":"Unsupported protocol version"}`},
+		{"polling unknown sid", "?EIO=4&transport=polling&sid=nope", nil, 400, `{"code":1,"message":"Session ID unknown"}`},
 		{"unknown sid", "?EIO=4&transport=websocket&sid=abc", map[string]string{"Upgrade": "websocket"}, 400, `{"code":1,"message":"Session ID unknown"}`},
 		{"websocket without upgrade", "?EIO=4&transport=websocket", nil, 400, `{"code":3,"message":"Bad request"}`},
 		{"missing EIO", "?transport=websocket", map[string]string{"Upgrade": "websocket", "Connection": "Upgrade"}, 400, `{"code":5,"message":"Unsupported protocol version"}`},

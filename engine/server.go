@@ -32,6 +32,14 @@ type Engine struct {
 	connsMu sync.Mutex
 	conns   map[*Conn]struct{} // guarded by connsMu; every live connection
 
+	sessionsMu sync.RWMutex
+	sessions   map[string]*Conn // guarded by sessionsMu; polling sessions by sid
+
+	limits *limits
+
+	tlsListenerMu sync.Mutex
+	tlsListener   net.Listener // guarded by tlsListenerMu; set while serving TLS
+
 	loop     netpoll.EventLoop
 	serveMu  sync.Mutex
 	serving  chan struct{} // guarded by serveMu; closed when Serve returns
@@ -53,6 +61,8 @@ func New(config Config) (*Engine, error) {
 		symbols:       make(map[string]*symbolRing),
 		snapshotSlots: make(chan struct{}, snapshotConcurrency),
 		conns:         make(map[*Conn]struct{}),
+		sessions:      make(map[string]*Conn),
+		limits:        newLimits(config),
 		done:          make(chan struct{}),
 	}
 	e.shards = make([]*shard, config.Shards)
@@ -112,6 +122,9 @@ func (e *Engine) Serve(listener net.Listener) error {
 	address := listener.Addr()
 	e.address.Store(&address)
 	go e.front.serve()
+	if e.config.TLS != nil {
+		return e.serveTLS(listener)
+	}
 	err := e.loop.Serve(listener)
 	if e.draining.Load() {
 		return nil
@@ -130,13 +143,20 @@ func (e *Engine) Addr() net.Addr {
 // Draining reports whether Shutdown has begun.
 func (e *Engine) Draining() bool { return e.draining.Load() }
 
+// StartDrain begins the drain without closing anything yet: /ready turns
+// 503 and new sessions are refused with 503, while connected clients keep
+// being served. A caller that wants load balancers to notice before sockets
+// close calls it, waits, then calls Shutdown (which calls it too).
+func (e *Engine) StartDrain() { e.draining.Store(true) }
+
 // Shutdown drains the gateway (CONTRACT §9): /ready turns 503, new
-// connections are refused, every socket gets a WebSocket close (1001) so
-// its client reconnects elsewhere, and the loop stops. It returns when all
+// connections are refused, every WebSocket gets a close (1001) and every
+// polling session's waiting GET the Engine.IO close packet, so that clients
+// reconnect elsewhere, and the loop stops. It returns when all
 // is closed or ctx ends, whichever is first.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.serveMu.Lock()
-	e.draining.Store(true)
+	e.StartDrain()
 	serving := e.serving
 	e.serveMu.Unlock()
 	e.connsMu.Lock()
@@ -145,22 +165,29 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	e.connsMu.Unlock()
+	// One deadline for all: a crowd of slow sockets must not add up.
+	writeDeadline := time.Now().Add(shutdownWriteWait)
 	for _, c := range conns {
 		c.mu.Lock()
 		open := c.state == stateOpen
 		c.mu.Unlock()
 		if open {
 			c.send(rawFrame(goingAwayFrame))
+			c.waitWritten(writeDeadline)
 		}
 		c.closeWith(ReasonShutdown)
 	}
 	var errs []error
+	e.closeTLSListener()
 	if serving != nil {
 		// netpoll's Shutdown is a no-op until its Serve has registered the
-		// listener, so it is repeated until Serve has returned.
+		// listener, so it is repeated until Serve has returned. (With TLS,
+		// closing the listener above ends Serve.)
 		for stopped := false; !stopped; {
-			if err := e.loop.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-				errs = append(errs, err)
+			if e.config.TLS == nil {
+				if err := e.loop.Shutdown(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+					errs = append(errs, err)
+				}
 			}
 			select {
 			case <-serving:
@@ -177,6 +204,23 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// shutdownWriteWait bounds how long Shutdown lets the sockets' close frames
+// leave before closing them (a goroutine writer may still hold one).
+const shutdownWriteWait = 100 * time.Millisecond
+
+// waitWritten waits, at most until deadline, until c has no write in progress.
+func (c *Conn) waitWritten(deadline time.Time) {
+	for {
+		c.mu.Lock()
+		writing := c.writing
+		c.mu.Unlock()
+		if !writing || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func (e *Engine) stop() {
 	e.stopOnce.Do(func() { close(e.done) })
 }
@@ -184,6 +228,7 @@ func (e *Engine) stop() {
 // forget drops c from the engine's indexes once it is closed.
 func (e *Engine) forget(c *Conn) {
 	e.leave(c)
+	e.limits.closed(c)
 	e.connsMu.Lock()
 	_, known := e.conns[c]
 	delete(e.conns, c)

@@ -29,8 +29,11 @@ func (c *Conn) onTimer(at, now int64) {
 			reason = ReasonPingTimeout
 		case c.pongDeadline == 0 && c.nextPing != 0 && now >= c.nextPing:
 			sendPing = true
+			// The pong timer runs from when the ping was due, not from
+			// when the wheel got to it, so that a session's lifetime does
+			// not depend on the wheel's resolution.
+			c.pongDeadline = c.nextPing + int64(c.engine.config.PingTimeout)
 			c.nextPing = 0
-			c.pongDeadline = now + int64(c.engine.config.PingTimeout)
 		}
 		if !c.connected && c.connectDeadline != 0 && now >= c.connectDeadline {
 			reason = ReasonConnectTimeout
@@ -72,6 +75,13 @@ func (c *Conn) scheduleNextLocked() {
 	if next != 0 {
 		c.engine.wheel.scheduleLocked(c, next)
 	}
+}
+
+// pongOverdueLocked reports whether the pong deadline has passed, even if
+// the wheel has not visited yet: a request arriving after the deadline must
+// find the session ended, whatever the wheel's resolution.
+func (c *Conn) pongOverdueLocked(now int64) bool {
+	return c.pongDeadline != 0 && now >= c.pongDeadline
 }
 
 // pongReceived restarts the heartbeat: the next ping goes PingInterval after

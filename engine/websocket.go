@@ -3,15 +3,13 @@ package engine
 import (
 	"unicode/utf8"
 
-	"github.com/cloudwego/netpoll"
 	"github.com/protrader5/ws-gateway/wire"
 )
 
 // readFrames consumes every complete WebSocket frame netpoll has buffered.
 // A partly received frame is waited for (netpoll's read timeout bounds the
 // wait): returning with it buffered would make netpoll call again at once.
-func (e *Engine) readFrames(c *Conn, connection netpoll.Connection) {
-	reader := connection.Reader()
+func (e *Engine) readFrames(c *Conn, reader frameReader) {
 	defer reader.Release()
 	maxFrame := int64(e.config.MaxPayload) + 16 // the Engine.IO type byte and some slack
 	for reader.Len() > 0 {
@@ -49,6 +47,11 @@ func (e *Engine) readFrames(c *Conn, connection netpoll.Connection) {
 		if err := reader.Skip(total); err != nil || !ok {
 			return
 		}
+		if c.forward != nil {
+			// The probe just completed an upgrade: what follows belongs
+			// to the session. forward is written only by this reader.
+			c = c.forward
+		}
 	}
 }
 
@@ -78,7 +81,10 @@ func (e *Engine) handleFrame(c *Conn, header wire.FrameHeader, payload []byte) b
 		c.fragment = nil
 		return e.handleData(c, opCode, message)
 	case wire.OpPing:
-		c.send(rawFrame(wire.AppendFrame(nil, wire.OpPong, payload)))
+		// RFC 6455 §5.5.3 lets a pong answer only the latest ping: keyed,
+		// a flood of pings from a client that does not read replaces one
+		// queued pong instead of growing the queue.
+		c.sendKeyed(rawFrame(wire.AppendFrame(nil, wire.OpPong, payload)), webSocketPongKey)
 		return true
 	case wire.OpPong:
 		return true
@@ -98,11 +104,13 @@ func (e *Engine) handleFrame(c *Conn, header wire.FrameHeader, payload []byte) b
 
 // handleData handles one complete WebSocket message: one Engine.IO packet.
 func (e *Engine) handleData(c *Conn, opCode wire.OpCode, message []byte) bool {
+	if c.probing != nil {
+		// probing is written only by this reader.
+		return e.handleProbe(c, opCode, message)
+	}
 	if opCode == wire.OpBinary {
-		if !e.handleBinary(c) {
-			return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
-		}
-		return true
+		// A binary frame is a message packet without its type byte.
+		return e.handlePacket(c, wire.Packet{Type: wire.PacketMessage, Data: message, Binary: true})
 	}
 	if !utf8.Valid(message) {
 		return e.closeProtocol(c, wire.CloseInvalidPayload, ReasonProtocolError)
@@ -111,17 +119,40 @@ func (e *Engine) handleData(c *Conn, opCode wire.OpCode, message []byte) bool {
 	if err != nil {
 		return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
 	}
+	return e.handlePacket(c, packet)
+}
+
+// handlePacket handles one Engine.IO packet from either transport; false
+// means the connection was closed. On polling the WebSocket close frames
+// that closeProtocol queues are dropped by the polling sink.
+func (e *Engine) handlePacket(c *Conn, packet wire.Packet) bool {
 	switch packet.Type {
 	case wire.PacketPong:
 		c.pongReceived()
 	case wire.PacketPing:
-		// Engine.IO v4 clients only ping to probe an upgrade.
-		c.send(newTextFrame(wire.AppendPacket(nil, wire.Packet{Type: wire.PacketPong, Data: packet.Data})))
+		// Engine.IO v4 clients only ping to probe an upgrade; a flood of
+		// them is answered like WebSocket pings, latest only.
+		c.sendKeyed(newTextFrame(wire.AppendPacket(nil, wire.Packet{Type: wire.PacketPong, Data: packet.Data})), engineIOPongKey)
 	case wire.PacketMessage:
+		if c.echo != nil {
+			if !e.echoMessage(c, packet) {
+				return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+			}
+			return true
+		}
+		if packet.Binary {
+			if !e.handleBinary(c) {
+				return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+			}
+			return true
+		}
 		if !e.handleMessage(c, packet.Data) {
 			return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
 		}
 	case wire.PacketClose:
+		if c.polling != nil {
+			c.polling.markClientClosed()
+		}
 		c.closeWith(ReasonClientClosed)
 		return false
 	case wire.PacketUpgrade, wire.PacketNoop:
@@ -129,6 +160,22 @@ func (e *Engine) handleData(c *Conn, opCode wire.OpCode, message []byte) bool {
 		return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
 	}
 	return true
+}
+
+// Queue keys of pong answers. Position refresh keys are odd (see
+// PublishPositionRefresh), so these even ones never collide with them.
+const (
+	webSocketPongKey uint64 = 2
+	engineIOPongKey  uint64 = 4
+)
+
+// sendKeyed queues a control answer that replaces a queued one with the
+// same key, and writes it out.
+func (c *Conn) sendKeyed(frame *Frame, key uint64) {
+	c.mu.Lock()
+	c.enqueueLocked(frame, false, key)
+	c.mu.Unlock()
+	c.flush()
 }
 
 // closeProtocol closes c for a violation with a WebSocket close frame, and

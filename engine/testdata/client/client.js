@@ -1,0 +1,43 @@
+// Drives the stock socket.io-client against the engine for node_test.go
+// and prints one JSON line with what it saw.
+//
+//   node client.js <url> <token> <default|polling>
+//
+// It subscribes to BTCUSD and finishes on the first market:data tick that
+// arrives over the final transport: WebSocket after the upgrade with the
+// default options (polling first), polling with transports: ["polling"].
+import { io } from "socket.io-client";
+
+const [url, token, mode] = process.argv.slice(2);
+const options = { auth: { token }, reconnection: false, timeout: 5000 };
+if (mode === "polling") {
+  options.transports = ["polling"];
+}
+const want = mode === "polling" ? "polling" : "websocket";
+const result = { mode, ticks: 0 };
+
+function finish(fields) {
+  process.stdout.write(JSON.stringify({ ...result, ...fields }) + "\n");
+  process.exit(0);
+}
+
+setTimeout(() => finish({ failure: "timed out" }), 15000);
+const socket = io(url, options);
+socket.io.on("open", () => {
+  result.firstTransport = socket.io.engine.transport.name;
+});
+socket.on("connect", () => {
+  socket.emit("subscribe:market", { symbols: ["BTCUSD"] }, (ack) => {
+    result.ack = ack;
+  });
+});
+socket.io.engine.on("upgrade", (transport) => {
+  result.upgradedTo = transport.name;
+});
+socket.on("connect_error", (err) => finish({ failure: "connect_error: " + err.message }));
+socket.on("market:data", (tick) => {
+  result.ticks++;
+  if (socket.io.engine.transport.name === want) {
+    finish({ transport: want, tick });
+  }
+});
