@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -21,9 +21,6 @@ import (
 // runServe runs the gateway until ctx is cancelled, then drains it within
 // DRAIN_TIMEOUT (CONTRACT §9).
 func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
-	if config.TLSCertificate != nil {
-		return errors.New("serve: TLS_CERT_FILE/TLS_KEY_FILE are not supported by this build yet")
-	}
 	auth, err := engine.NewAuthenticator(engine.AuthOptions{
 		Secret:    config.JWTSecret,
 		PublicKey: config.JWTPublicKey,
@@ -56,11 +53,20 @@ func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 		DrainTimeout:        config.DrainTimeout,
 		EventRate:           float64(config.EventRatePerSocket),
 		AllowOrigin:         config.OriginAllowed,
+		MaxConnections:      config.MaxConnections,
+		MaxConnectionsPerIP: config.MaxConnectionsPerIP,
+		ConnectionRatePerIP: float64(config.ConnectionRatePerIP),
+		TrustedProxies:      config.TrustedProxies,
 		Auth:                auth,
 		Snapshots:           late,
 		Ready:               late.Ready,
 		Metrics:             promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
 		Logger:              logger,
+	}
+	if config.TLSCertificate != nil {
+		// With TLS the engine serves wss:// and https:// on the same port
+		// from the standard library (netpoll has no TLS).
+		engineConfig.TLS = &tls.Config{Certificates: []tls.Certificate{*config.TLSCertificate}, MinVersion: tls.VersionTLS12}
 	}
 	gateway, err := engine.New(engineConfig)
 	if err != nil {
