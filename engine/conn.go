@@ -85,7 +85,7 @@ type Conn struct {
 	streams      uint8          // guarded by mu (and shard.mu to change); bit per Stream
 	connected    bool           // guarded by mu; joined namespace "/"
 	socketID     string         // guarded by mu
-	userID       string         // guarded by mu; set once at the first CONNECT
+	userID       string         // guarded by mu; set at CONNECT
 	shard        *shard         // guarded by mu; set with userID
 
 	// Upgrade (polling -> WebSocket), guarded by mu. probing is set on the
@@ -265,10 +265,11 @@ func (c *Conn) flush() {
 			c.mu.Unlock()
 			return
 		}
+		shard := c.shard
 		c.mu.Unlock()
 		written, err := c.sink.writeNow(scratch.buffers, scratch.iovecs)
-		if c.shard != nil {
-			c.shard.deliveries.Add(uint64(len(scratch.frames)))
+		if shard != nil {
+			shard.deliveries.Add(uint64(len(scratch.frames)))
 		}
 		if err == errWouldBlock {
 			rest := remainingAfter(scratch.buffers, written)
@@ -315,9 +316,10 @@ func (c *Conn) writeSlowly(buffers [][]byte, userBytes int) {
 			c.mu.Unlock()
 			return
 		}
+		shard := c.shard
 		c.mu.Unlock()
-		if c.shard != nil {
-			c.shard.deliveries.Add(uint64(len(scratch.frames)))
+		if shard != nil {
+			shard.deliveries.Add(uint64(len(scratch.frames)))
 		}
 		buffers = scratch.buffers
 	}

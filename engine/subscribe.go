@@ -13,11 +13,9 @@ func (e *Engine) join(c *Conn, userID, socketID string) {
 	s := e.shardOf(userID)
 	s.mu.Lock()
 	c.mu.Lock()
-	if c.shard != nil && c.shard != s {
-		// A socket re-joining as another user keeps its first shard's worker
-		// from ever seeing it again: drop nothing, it left before (leave).
-		c.shard = nil
-	}
+	// A socket that re-joins (DISCONNECT, then CONNECT again, possibly with
+	// another user's token) left its old shard in leave; at worst that
+	// shard's worker flushes it once more, which is harmless.
 	c.userID = userID
 	c.shard = s
 	c.socketID = socketID
