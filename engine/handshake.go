@@ -306,7 +306,7 @@ func parseRequestHead(head []byte) (requestHead, bool) {
 		return request, false
 	}
 	target, proto, ok := strings.Cut(target, " ")
-	if !ok || !strings.HasPrefix(proto, "HTTP/1.") {
+	if !ok || (proto != "HTTP/1.1" && proto != "HTTP/1.0") || !isToken(method) || !strings.HasPrefix(target, "/") || hasControl(target) {
 		return request, false
 	}
 	request.method = method
@@ -317,7 +317,9 @@ func parseRequestHead(head []byte) (requestHead, bool) {
 			break
 		}
 		name, value, ok := strings.Cut(line, ":")
-		if !ok {
+		// RFC 9110 §5.5: field values hold no CR, LF or NUL; a bare LF is
+		// refused rather than guessed at (net/http answers 400).
+		if !ok || !isToken(name) || hasControl(value) {
 			return request, false
 		}
 		value = strings.TrimSpace(value)
@@ -336,6 +338,31 @@ func parseRequestHead(head []byte) (requestHead, bool) {
 		}
 	}
 	return request, true
+}
+
+// isToken reports whether text is a non-empty RFC 9110 token (method and
+// field names).
+func isToken(text string) bool {
+	if text == "" {
+		return false
+	}
+	for i := 0; i < len(text); i++ {
+		b := text[i]
+		if b <= ' ' || b >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, b) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// hasControl reports whether text holds a control byte other than tab.
+func hasControl(text string) bool {
+	for i := 0; i < len(text); i++ {
+		if b := text[i]; (b < ' ' && b != '\t') || b == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // headerHasToken reports whether a comma-separated header value holds token.
