@@ -8,7 +8,6 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -263,17 +262,6 @@ func buildGateway(t *testing.T) string {
 		t.Fatalf("the Dockerfile's go build: %v\n%s", gatewayErr, gatewayOutput)
 	}
 	return gatewayPath
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listener.Close()
-	return listener.Addr().(*net.TCPAddr).Port
 }
 
 // TestMain removes the binary buildGateway made.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/protrader5/ws-gateway/ingest/redistest"
 )
 
 // The compose topology without containers: redis-server, three gateway
@@ -152,23 +153,6 @@ func ensureHAProxy(t *testing.T) string {
 	return path
 }
 
-// startRedis runs a throw-away redis-server on a free loopback port.
-func startRedis(t *testing.T) int {
-	t.Helper()
-	server, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redis-server is not installed (make test-deps installs it)")
-	}
-	port := freePort(t)
-	startProcess(t, "redis", t.TempDir(), nil, server, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no")
-	waitFor(t, "redis", 10*time.Second, func() error {
-		_, err := redisCommand(port, "PING")
-		return err
-	})
-	return port
-}
-
 // redisCommand sends one command in RESP and returns the first reply line.
 func redisCommand(port int, arguments ...string) (string, error) {
 	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
@@ -248,7 +232,8 @@ func startTopology(t *testing.T) *topology {
 	t.Helper()
 	haproxy := ensureHAProxy(t)
 	binary := buildGateway(t)
-	top := &topology{redisPort: startRedis(t)}
+	// A throw-away redis-server; without one the test fails, never skips.
+	top := &topology{redisPort: redistest.Start(t, redistest.Required()).Port()}
 
 	// The gateways: each compose service's own environment, with the
 	// addresses moved to this machine. The working directory is empty, so
@@ -258,7 +243,7 @@ func startTopology(t *testing.T) *topology {
 	backends := map[string]int{}
 	for _, name := range names {
 		environment := composeEnvironment(t, services[name])
-		node := &gatewayNode{name: name, port: freePort(t)}
+		node := &gatewayNode{name: name, port: redistest.FreePort(t)}
 		environment["PORT"] = strconv.Itoa(node.port)
 		environment["REDIS_URL"] = fmt.Sprintf("redis://127.0.0.1:%d", top.redisPort)
 		environment["TRUSTED_PROXIES"] = "127.0.0.1"
@@ -290,7 +275,7 @@ func startTopology(t *testing.T) *topology {
 
 	// HAProxy: the committed file with the listener and the three server
 	// addresses rewritten, nothing else.
-	balancerPort := freePort(t)
+	balancerPort := redistest.FreePort(t)
 	configuration := readRepoFile(t, "deploy/haproxy.cfg")
 	rewritten := 0
 	configuration = haproxyServer.ReplaceAllStringFunc(configuration, func(line string) string {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/protrader5/ws-gateway/ingest/redistest"
 )
 
 // messageLog records log messages.
@@ -43,19 +45,19 @@ func (h *messageLog) count(message string) int {
 // each outage is logged with its end, and no goroutine is left behind.
 func TestRedisOutages(t *testing.T) {
 	const outages = 20
-	server := startRedis(t, 0)
+	server := redistest.Start(t)
 	rec := newRecorder()
 	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
 	logs := &messageLog{}
 	source := runRedis(t, RedisOptions{
-		URL: server.url, Router: router, Logger: slog.New(logs), MaxReconnectDelay: 100 * time.Millisecond,
+		URL: server.URL(), Router: router, Logger: slog.New(logs), MaxReconnectDelay: 100 * time.Millisecond,
 	})
 	waitReady(t, source, true, 5*time.Second)
 
 	sent := 0
 	publish := func() {
 		t.Helper()
-		client := newTestClient(t, server.url)
+		client := newTestClient(t, server.URL())
 		sent++
 		message := `{"userId":"u1","orderId":"o` + strconv.Itoa(sent) + `"}`
 		do(t, client, client.B().Publish().Channel("order:updates").Message(message).Build())
@@ -70,12 +72,12 @@ func TestRedisOutages(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 	started := time.Now()
 	for range outages {
-		server.stop()
+		server.Kill()
 		waitReady(t, source, false, 5*time.Second)
 		if _, reason := source.Ready(); reason != "redis_disconnected" {
 			t.Fatalf("Ready() reason during outage = %q; want redis_disconnected", reason)
 		}
-		server.start()
+		server.Start()
 		waitReady(t, source, true, 5*time.Second)
 		publish()
 	}
@@ -112,21 +114,21 @@ func TestRedisRefreshAfterOutage(t *testing.T) {
 	// An append-only file synced on every write, so the hash survives the
 	// kill; it is written without a position:update, as if published during
 	// the outage, so only the refresh can see it.
-	server := startRedis(t, 0, "--appendonly", "yes", "--appendfsync", "always")
+	server := redistest.Start(t, redistest.WithArgs("--appendonly", "yes", "--appendfsync", "always"))
 	rec := newRecorder()
 	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
-	source := runRedis(t, RedisOptions{URL: server.url, Router: router, MaxReconnectDelay: 100 * time.Millisecond})
+	source := runRedis(t, RedisOptions{URL: server.URL(), Router: router, MaxReconnectDelay: 100 * time.Millisecond})
 	waitReady(t, source, true, 5*time.Second)
 	router.Handle(ChannelPositions, []byte(`{"positionId":"gone","userId":"u1","symbol":"AAPL","side":"LONG","quantity":1,"entryPrice":1}`))
-	client := newTestClient(t, server.url)
+	client := newTestClient(t, server.URL())
 	do(t, client, client.B().Hset().Key("positions:u1").FieldValue().
 		FieldValue("p1", `{"positionId":"p1","userId":"u1","symbol":"BTCUSD","side":"LONG","quantity":1,"entryPrice":1}`).Build())
 	client.Close()
 	rec.reset()
 
-	server.stop()
+	server.Kill()
 	waitReady(t, source, false, 5*time.Second)
-	server.start()
+	server.Start()
 	waitReady(t, source, true, 5*time.Second)
 	calls := rec.waitFor(t, 1, 5*time.Second)
 	if calls[0].kind != "user" || calls[0].key != "u1" || decodeObject(t, calls[0].message)["positionId"] != "p1" {

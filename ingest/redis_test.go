@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/ingest/redistest"
 	"github.com/redis/rueidis"
 )
 
@@ -20,7 +21,7 @@ func TestRedisChannelsEndToEnd(t *testing.T) {
 			name = "ssubscribe"
 		}
 		t.Run(name, func(t *testing.T) {
-			url := testRedisURL(t)
+			url := redistest.URL(t)
 			prefix := testPrefix(t)
 			rec := newRecorder()
 			router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
@@ -87,7 +88,7 @@ func TestRedisChannelsEndToEnd(t *testing.T) {
 }
 
 func TestRedisSnapshots(t *testing.T) {
-	url := testRedisURL(t)
+	url := redistest.URL(t)
 	prefix := testPrefix(t)
 	rec := newRecorder()
 	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
@@ -198,11 +199,10 @@ func commandCalls(t *testing.T, client rueidis.Client, command string) int64 {
 }
 
 func TestRedisDownAtStartup(t *testing.T) {
-	port := freePort(t)
+	server := redistest.New(t) // on a free port, not started yet
 	rec := newRecorder()
 	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
-	server := &redisServer{url: "redis://127.0.0.1:" + itoa(port)}
-	source := runRedis(t, RedisOptions{URL: server.url, Router: router, MaxReconnectDelay: 50 * time.Millisecond})
+	source := runRedis(t, RedisOptions{URL: server.URL(), Router: router, MaxReconnectDelay: 50 * time.Millisecond})
 	time.Sleep(100 * time.Millisecond)
 	if ready, reason := source.Ready(); ready || reason != "redis_disconnected" {
 		t.Fatalf("Ready() with Redis down = %v, %q; want false, redis_disconnected", ready, reason)
@@ -210,9 +210,9 @@ func TestRedisDownAtStartup(t *testing.T) {
 	if _, err := source.Positions("u1"); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("Positions with Redis down: %v; want ErrNotConnected", err)
 	}
-	started := startRedis(t, port)
+	server.Start()
 	waitReady(t, source, true, 5*time.Second)
-	client := newTestClient(t, started.url)
+	client := newTestClient(t, server.URL())
 	do(t, client, client.B().Publish().Channel("order:updates").Message(`{"userId":"u1"}`).Build())
 	if calls := rec.waitFor(t, 1, 3*time.Second); calls[0].stream != engine.StreamOrders {
 		t.Fatalf("calls = %+v", calls)
@@ -248,13 +248,13 @@ func TestNewRedisErrors(t *testing.T) {
 // TestRedisNoCacheFallback: a server without RESP3 (HELLO renamed away)
 // cannot track keys; reads still work, uncached, after one warning.
 func TestRedisNoCacheFallback(t *testing.T) {
-	server := startRedis(t, 0, "--rename-command", "HELLO", "")
+	server := redistest.Start(t, redistest.WithArgs("--rename-command", "HELLO", ""))
 	rec := newRecorder()
 	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
 	logs := &messageLog{}
-	source := runRedis(t, RedisOptions{URL: server.url, Router: router, Logger: slog.New(logs)})
+	source := runRedis(t, RedisOptions{URL: server.URL(), Router: router, Logger: slog.New(logs)})
 	waitReady(t, source, true, 5*time.Second)
-	client := newTestClient(t, server.url)
+	client := newTestClient(t, server.URL())
 	do(t, client, client.B().Set().Key("market:last:AAPL").Value(`{"symbol":"AAPL","price":190}`).Build())
 	waitTick(t, source, "AAPL", `{"symbol":"AAPL","price":190}`)
 	if stats := source.Stats(); stats.CacheEnabled || stats.CacheHits != 0 {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/protrader5/ws-gateway/ingest/redistest"
 )
 
 // writeTestPKI writes a throwaway CA and a server certificate for
@@ -76,11 +78,11 @@ func writeTestPKI(t *testing.T) (caFile, certFile, keyFile string) {
 // TLS: such a build rejects the tls-port directive.
 func requireRedisTLS(t *testing.T) {
 	t.Helper()
-	version, err := exec.Command(redisBinary(t), "--version").Output()
+	version, err := exec.Command(redistest.Binary(t), "--version").Output()
 	if err != nil {
 		t.Fatalf("redis-server --version: %v", err)
 	}
-	out, _ := exec.Command(redisBinary(t), "--port", "0", "--tls-port", "0", "--save", "", "--appendonly", "no").CombinedOutput()
+	out, _ := exec.Command(redistest.Binary(t), "--port", "0", "--tls-port", "0", "--save", "", "--appendonly", "no").CombinedOutput()
 	if strings.Contains(string(out), "Bad directive") || strings.Contains(string(out), "not supported") {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s has no TLS: %s", version, out)
@@ -92,17 +94,17 @@ func requireRedisTLS(t *testing.T) {
 func TestRedisTLS(t *testing.T) {
 	requireRedisTLS(t)
 	caFile, certFile, keyFile := writeTestPKI(t)
-	tlsPort := freePort(t)
+	tlsPort := redistest.FreePort(t)
 	// The plain port stays open for the helper's PING and for publishing.
-	server := startRedis(t, 0, "--tls-port", strconv.Itoa(tlsPort),
-		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-ca-cert-file", caFile, "--tls-auth-clients", "no")
+	server := redistest.Start(t, redistest.WithArgs("--tls-port", strconv.Itoa(tlsPort),
+		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-ca-cert-file", caFile, "--tls-auth-clients", "no"))
 	rec := newRecorder()
 	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
 	source := runRedis(t, RedisOptions{
 		URL: "rediss://127.0.0.1:" + strconv.Itoa(tlsPort), TLSCAFile: caFile, Router: router,
 	})
 	waitReady(t, source, true, 5*time.Second)
-	client := newTestClient(t, server.url)
+	client := newTestClient(t, server.URL())
 	do(t, client, client.B().Publish().Channel("market:ticks").Message(`{"symbol":"BTCUSD","price":1}`).Build())
 	if calls := rec.waitFor(t, 1, 5*time.Second); calls[0].key != "BTCUSD" {
 		t.Fatalf("calls = %+v; want the tick", calls)

@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/protrader5/ws-gateway/ingest/redistest"
 )
 
 // TestMain lets -procs re-execute the test binary as a load generator child.
@@ -23,16 +24,6 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listener.Close()
-	return listener.Addr().(*net.TCPAddr).Port
 }
 
 // startProcess runs command until the test ends, killing it by its pid.
@@ -54,26 +45,6 @@ func startProcess(t *testing.T, command *exec.Cmd) {
 			t.Logf("%s output:\n%s", command.Path, output)
 		}
 	})
-}
-
-// testRedis returns $REDIS_URL, or starts a private redis-server.
-func testRedis(t *testing.T) string {
-	t.Helper()
-	if url := os.Getenv("REDIS_URL"); url != "" {
-		return url
-	}
-	port := freePort(t)
-	startProcess(t, exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no"))
-	address := fmt.Sprintf("127.0.0.1:%d", port)
-	waitFor(t, func() bool {
-		conn, err := net.Dial("tcp", address)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
-	})
-	return "redis://" + address
 }
 
 func waitFor(t *testing.T, ready func() bool) {
@@ -143,12 +114,12 @@ func checkComplete(t *testing.T, outcome *result, wantOrders bool) {
 }
 
 func TestEndToEndFloor(t *testing.T) {
-	redisURL := testRedis(t)
+	redisURL := redistest.URL(t, redistest.Required())
 	binary := filepath.Join(t.TempDir(), "floor")
 	if output, err := exec.Command("go", "build", "-o", binary, "../floor").CombinedOutput(); err != nil {
 		t.Fatalf("go build floor: %v\n%s", err, output)
 	}
-	port := freePort(t)
+	port := redistest.FreePort(t)
 	command := exec.Command(binary)
 	command.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "REDIS_URL="+redisURL)
 	startProcess(t, command)
@@ -191,8 +162,8 @@ func TestEndToEndNodeReference(t *testing.T) {
 			t.Fatalf("npm ci: %v\n%s", err, output)
 		}
 	}
-	redisURL := testRedis(t)
-	port := freePort(t)
+	redisURL := redistest.URL(t, redistest.Required())
+	port := redistest.FreePort(t)
 	command := exec.Command("node", "server.js")
 	command.Dir = directory
 	command.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "REDIS_URL="+redisURL, "JWT_SECRET=e2e-secret")

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/protrader5/ws-gateway/ingest/redistest"
 )
 
 // The interop suite runs the real gateway binary and drives it with the
@@ -72,16 +73,6 @@ func interopDirectory(t *testing.T) string {
 	return directory
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listener.Close()
-	return listener.Addr().(*net.TCPAddr).Port
-}
-
 // gateway is one running gateway process.
 type gateway struct {
 	t       *testing.T
@@ -96,7 +87,7 @@ type gateway struct {
 func startGateway(t *testing.T, port int, env ...string) *gateway {
 	t.Helper()
 	if port == 0 {
-		port = freePort(t)
+		port = redistest.FreePort(t)
 	}
 	g := &gateway{t: t, port: port, logs: &strings.Builder{}}
 	g.env = append(os.Environ(),

@@ -4,17 +4,15 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/protrader5/ws-gateway/ingest/redistest"
 	"github.com/redis/rueidis"
 )
 
@@ -185,46 +183,8 @@ func TestPublishRefusals(t *testing.T) {
 	}
 }
 
-// startRedis runs a throw-away redis-server on a free port, or skips the test
-// when none is installed and REDIS_URL is not set.
-func startRedis(t *testing.T) string {
-	t.Helper()
-	if url := os.Getenv("REDIS_URL"); url != "" {
-		return url
-	}
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not installed and REDIS_URL not set")
-	}
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := listener.Addr().(*net.TCPAddr).Port
-	listener.Close()
-	server := exec.Command(path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		server.Process.Kill()
-		server.Wait()
-	})
-	address := "127.0.0.1:" + strconv.Itoa(port)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if connection, err := net.Dial("tcp", address); err == nil {
-			connection.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not start")
-		}
-	}
-	return "redis://" + address
-}
-
 func TestPublishReachesSubscriber(t *testing.T) {
-	redisURL := startRedis(t)
+	redisURL := redistest.URL(t)
 	option, err := rueidis.ParseURL(redisURL)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/protrader5/ws-gateway/ingest/redistest"
 )
 
 // End-to-end tests of Redis ingest (CONTRACT §4, §6): the real gateway
@@ -48,7 +50,7 @@ func marketBySymbol(events []collectEvent) map[string][]string {
 }
 
 func TestRedisIngestRoutesEachChannel(t *testing.T) {
-	url, prefix := e2eRedisURL(t), e2ePrefix(t)
+	url, prefix := redistest.URL(t), e2ePrefix(t)
 	g := startGateway(t, 0, redisEnv(url, prefix)...)
 	g.waitReady(200, 10*time.Second)
 	b := newBackend(t, url, prefix)
@@ -191,7 +193,7 @@ func payloads(events []collectEvent) []string {
 }
 
 func TestRedisSnapshotsOnSubscribe(t *testing.T) {
-	url, prefix := e2eRedisURL(t), e2ePrefix(t)
+	url, prefix := redistest.URL(t), e2ePrefix(t)
 	b := newBackend(t, url, prefix)
 	tick := `{"symbol":"ZZTEST","price":42.5,"volume":7,"high24h":43,"low24h":40,"change24h":1.5,"changePercent24h":3.66,"timestamp":"2026-11-25T08:00:00.000Z"}`
 	b.set("market:last:ZZTEST", tick)
@@ -292,7 +294,7 @@ func withPrice(t *testing.T, position string, price, pnl, percent float64) map[s
 }
 
 func TestRedisLivePNL(t *testing.T) {
-	url, prefix := e2eRedisURL(t), e2ePrefix(t)
+	url, prefix := redistest.URL(t), e2ePrefix(t)
 	g := startGateway(t, 0, redisEnv(url, prefix, "PNL_INTERVAL_MS=500")...)
 	g.waitReady(200, 10*time.Second)
 	b := newBackend(t, url, prefix)
@@ -350,21 +352,21 @@ func TestRedisLivePNL(t *testing.T) {
 }
 
 func TestRedisOutageKeepsSockets(t *testing.T) {
-	redis := startTestRedis(t) // this test kills it: never a shared one
+	redis := redistest.Start(t) // this test kills it: never a shared one
 	prefix := e2ePrefix(t)
-	g := startGateway(t, 0, redisEnv(redis.url, prefix)...)
+	g := startGateway(t, 0, redisEnv(redis.URL(), prefix)...)
 	g.waitReady(200, 10*time.Second)
 	client := startCollector(t, g, "client", "alice", collectSpec{Symbols: []string{"ZZOUT"}, Markers: 1})
 
-	redis.kill()
+	redis.Kill()
 	if body := g.waitReady(503, 10*time.Second); body != `{"status":"unavailable","reason":"redis_disconnected"}` {
 		t.Errorf("GET /ready during the outage = 503 %s", body)
 	}
 	time.Sleep(500 * time.Millisecond) // let the gateway retry against nothing
-	redis.start()
+	redis.Start()
 	g.waitReady(200, 20*time.Second)
 
-	b := newBackend(t, redis.url, prefix)
+	b := newBackend(t, redis.URL(), prefix)
 	if n := b.publish("market:ticks", `{"symbol":"ZZOUT","price":1,"seq":1,"marker":true}`); n != 1 {
 		t.Errorf("PUBLISH after the outage reached %d subscribers; want 1", n)
 	}
@@ -382,21 +384,18 @@ func TestRedisOutageKeepsSockets(t *testing.T) {
 }
 
 func TestRedisGatewayStartsBeforeRedis(t *testing.T) {
-	redisServerBinary(t) // skip or fail now, not after the gateway is up
-	port := freePort(t)
-	redis := &testRedis{t: t, port: port, dir: t.TempDir(), url: fmt.Sprintf("redis://127.0.0.1:%d", port)}
-	t.Cleanup(redis.kill)
+	redis := redistest.New(t) // skips or fails now, not after the gateway is up
 	prefix := e2ePrefix(t)
-	g := startGateway(t, 0, redisEnv(redis.url, prefix)...)
+	g := startGateway(t, 0, redisEnv(redis.URL(), prefix)...)
 	if code, body := g.ready(); code != 503 || body != `{"status":"unavailable","reason":"redis_disconnected"}` {
 		t.Errorf("GET /ready with no Redis yet = %d %s; want 503 redis_disconnected", code, body)
 	}
 	// Sockets are served meanwhile; the subscription waits for Redis.
 	client := startCollector(t, g, "client", "alice", collectSpec{Symbols: []string{"ZZLATE"}, Markers: 1})
 
-	redis.start()
+	redis.Start()
 	g.waitReady(200, 20*time.Second)
-	b := newBackend(t, redis.url, prefix)
+	b := newBackend(t, redis.URL(), prefix)
 	if n := b.publish("market:ticks", `{"symbol":"ZZLATE","price":1,"seq":1,"marker":true}`); n != 1 {
 		t.Errorf("PUBLISH once Redis is up reached %d subscribers; want 1", n)
 	}

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,111 +16,8 @@ import (
 
 // The Redis end-to-end tests always talk to a real redis-server: REDIS_URL
 // when set, otherwise one this test starts on a free loopback port and
-// stops at the end. They never flush a Redis: every test isolates its
+// stops at the end (redistest). They never flush a Redis: every test isolates its
 // channels and keys with a unique REDIS_PREFIX.
-
-// testRedis is a redis-server process started by a test.
-type testRedis struct {
-	t      *testing.T
-	port   int
-	dir    string
-	url    string
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-// redisServerBinary returns the redis-server path. Without one the test
-// skips, or fails when CI=true: CI must run every Redis test.
-func redisServerBinary(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis-server not found and CI=true: %v", err)
-		}
-		t.Skipf("redis-server not found: %v", err)
-	}
-	return path
-}
-
-// startTestRedis starts a private redis-server on a free port, stopped when
-// the test ends.
-func startTestRedis(t *testing.T) *testRedis {
-	t.Helper()
-	port := freePort(t)
-	r := &testRedis{t: t, port: port, dir: t.TempDir(), url: fmt.Sprintf("redis://127.0.0.1:%d", port)}
-	r.start()
-	t.Cleanup(r.kill)
-	return r
-}
-
-// start runs redis-server on r.port and waits until it answers PING.
-func (r *testRedis) start() {
-	r.t.Helper()
-	r.cmd = exec.Command(redisServerBinary(r.t),
-		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", r.dir, "--daemonize", "no", "--loglevel", "warning")
-	r.cmd.Dir = r.dir
-	log, err := os.OpenFile(r.dir+"/redis.log", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer log.Close()
-	r.cmd.Stdout, r.cmd.Stderr = log, log
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatalf("start redis-server: %v", err)
-	}
-	exited := make(chan struct{})
-	r.exited = exited
-	cmd := r.cmd
-	go func() { _ = cmd.Wait(); close(exited) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for !redisAnswers(r.port) {
-		select {
-		case <-exited:
-			out, _ := os.ReadFile(r.dir + "/redis.log")
-			r.t.Fatalf("redis-server on port %d exited: %s", r.port, out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server on port %d did not answer PING within 5s", r.port)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// kill stops the process this test started (by its pid) and reaps it.
-func (r *testRedis) kill() {
-	if r.cmd == nil {
-		return
-	}
-	_ = r.cmd.Process.Kill()
-	<-r.exited
-	r.cmd = nil
-}
-
-func redisAnswers(port int) bool {
-	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 100*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(time.Second))
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "+PONG")
-}
-
-// e2eRedisURL returns REDIS_URL when set, else a private server's URL.
-func e2eRedisURL(t *testing.T) string {
-	t.Helper()
-	if url := os.Getenv("REDIS_URL"); url != "" {
-		return url
-	}
-	return startTestRedis(t).url
-}
 
 // e2ePrefix isolates a test's channels and keys in a shared Redis.
 func e2ePrefix(t *testing.T) string {

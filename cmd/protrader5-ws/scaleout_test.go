@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/protrader5/ws-gateway/ingest/redistest"
 	"github.com/redis/rueidis"
 )
 
@@ -97,7 +98,7 @@ func (o *offenders) report(t *testing.T, what string) {
 }
 
 func TestRedisScaleOutExactlyOnce(t *testing.T) {
-	url, prefix := e2eRedisURL(t), e2ePrefix(t)
+	url, prefix := redistest.URL(t), e2ePrefix(t)
 	nodes := make([]*gateway, scaleNodes)
 	for i := range nodes {
 		nodes[i] = startGateway(t, 0, redisEnv(url, prefix, "LOG_LEVEL=warn")...)
