@@ -10,12 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/protrader5/ws-gateway/ingest/redistest"
 )
 
 // The interop suite runs the real gateway binary and drives it with the
@@ -80,15 +80,16 @@ type gateway struct {
 	env     []string
 	command *exec.Cmd
 	logs    *strings.Builder
+	output  *lockedWriter // guards logs while the process writes
 	exited  chan struct{}
 }
 
 // startGateway runs the binary with the interop defaults plus env.
 func startGateway(t *testing.T, port int, env ...string) *gateway {
 	t.Helper()
-	if port == 0 {
-		port = redistest.FreePort(t)
-	}
+	// With port 0 the gateway binds a port of its own choosing and the test
+	// reads it from the "gateway listening" log line: a port picked free
+	// here could be taken by a parallel test before the gateway binds it.
 	g := &gateway{t: t, port: port, logs: &strings.Builder{}}
 	g.env = append(os.Environ(),
 		"PORT="+fmt.Sprint(port),
@@ -110,14 +111,34 @@ func (g *gateway) start() {
 	g.command = exec.Command(gatewayBinary(g.t), "serve")
 	g.command.Env = g.env
 	g.command.Dir = g.t.TempDir() // no .env file from the source tree
-	g.command.Stdout = &lockedWriter{builder: g.logs}
-	g.command.Stderr = g.command.Stdout
+	if g.output == nil {
+		g.output = &lockedWriter{builder: g.logs}
+	}
+	g.command.Stdout = g.output
+	g.command.Stderr = g.output
 	if err := g.command.Start(); err != nil {
 		g.t.Fatal(err)
 	}
 	g.exited = make(chan struct{})
 	go func() { _ = g.command.Wait(); close(g.exited) }()
 	deadline := time.Now().Add(10 * time.Second)
+	for g.port == 0 {
+		if match := listeningPattern.FindStringSubmatch(g.output.String()); match != nil {
+			g.port, _ = strconv.Atoi(match[1])
+			// A restart keeps the port, as a redeployed node would.
+			g.env = append(g.env, "PORT="+match[1])
+			break
+		}
+		select {
+		case <-g.exited:
+			g.t.Fatalf("gateway exited at start:\n%s", g.output.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("gateway did not say where it listens:\n%s", g.output.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for {
 		response, err := http.Get(g.url() + "/health")
 		if err == nil {
@@ -128,11 +149,11 @@ func (g *gateway) start() {
 		}
 		select {
 		case <-g.exited:
-			g.t.Fatalf("gateway exited at start:\n%s", g.logs.String())
+			g.t.Fatalf("gateway exited at start:\n%s", g.output.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			g.t.Fatalf("gateway did not become healthy:\n%s", g.logs.String())
+			g.t.Fatalf("gateway did not become healthy:\n%s", g.output.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -158,11 +179,21 @@ func (g *gateway) stop() {
 	}
 }
 
+// listeningPattern finds the port in the gateway's start-up log line
+// (JSON outside development).
+var listeningPattern = regexp.MustCompile(`"msg":"gateway listening","address":"[^"]*:(\d+)"`)
+
 func (g *gateway) url() string { return fmt.Sprintf("http://127.0.0.1:%d", g.port) }
 
 type lockedWriter struct {
 	mu      sync.Mutex
 	builder *strings.Builder
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.builder.String()
 }
 
 func (w *lockedWriter) Write(p []byte) (int, error) {

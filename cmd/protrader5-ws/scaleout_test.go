@@ -101,7 +101,7 @@ func TestRedisScaleOutExactlyOnce(t *testing.T) {
 	url, prefix := redistest.URL(t), e2ePrefix(t)
 	nodes := make([]*gateway, scaleNodes)
 	for i := range nodes {
-		nodes[i] = startGateway(t, 0, redisEnv(url, prefix, "LOG_LEVEL=warn")...)
+		nodes[i] = startGateway(t, 0, redisEnv(url, prefix)...)
 	}
 	for _, node := range nodes {
 		node.waitReady(200, 10*time.Second)

@@ -8,6 +8,7 @@ package redistest
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -73,14 +74,22 @@ func binary(t testing.TB, required bool) string {
 }
 
 // FreePort returns a TCP port free on 127.0.0.1 at the time of the call.
+// It is drawn below Linux's ephemeral range (32768 and up): a port the
+// kernel hands out as ephemeral could be taken as the source port of some
+// parallel test's outgoing connection before the caller binds it.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		listener, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		_ = listener.Close()
+		return port
 	}
-	defer listener.Close()
-	return listener.Addr().(*net.TCPAddr).Port
+	t.Fatal("redistest: no free port found below the ephemeral range")
+	return 0
 }
 
 // URL returns REDIS_URL when set, otherwise the URL of a private server
