@@ -22,7 +22,7 @@ test: test-deps lint ## Everything CI runs: vet, gofmt, race tests, allocation g
 	$(GO) test $(TEST_FLAGS) ./...
 	@# Allocation budgets run without -race: the race detector makes
 	@# sync.Pool drop items on purpose.
-	$(GO) test -count=1 -run 'Alloc' ./...
+	$(GO) test -count=1 -run 'Alloc' ./wire ./engine ./ingest
 
 test-deps: ## Installs what the tests need: redis-server, node modules, chromium.
 	@command -v redis-server >/dev/null 2>&1 || { \
