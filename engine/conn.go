@@ -194,6 +194,14 @@ type flushScratch struct {
 	iovecs  []syscall.Iovec
 }
 
+// release drops the frame references (so the pool keeps no frame alive)
+// and returns scratch to the pool.
+func (s *flushScratch) release() {
+	clear(s.frames)
+	clear(s.buffers)
+	scratchPool.Put(s)
+}
+
 var scratchPool = sync.Pool{New: func() any {
 	return &flushScratch{
 		frames:  make([]*Frame, 0, 64),
@@ -246,11 +254,7 @@ func (c *Conn) flush() {
 	}
 	c.writing = true
 	scratch := scratchPool.Get().(*flushScratch)
-	defer func() {
-		clear(scratch.frames)
-		clear(scratch.buffers)
-		scratchPool.Put(scratch)
-	}()
+	defer scratch.release()
 	for {
 		if c.parked {
 			// A polling GET took the last batch; the rest waits for the
@@ -289,11 +293,7 @@ func (c *Conn) flush() {
 // writing until the queue is empty, waiting for the socket each time.
 func (c *Conn) writeSlowly(buffers [][]byte, userBytes int) {
 	scratch := scratchPool.Get().(*flushScratch)
-	defer func() {
-		clear(scratch.frames)
-		clear(scratch.buffers)
-		scratchPool.Put(scratch)
-	}()
+	defer scratch.release()
 	for {
 		if err := c.sink.writeWait(buffers); err != nil {
 			if err == errWriteTimeout {

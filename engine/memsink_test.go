@@ -32,7 +32,7 @@ func (s *memorySink) take(buffers [][]byte) int {
 	for _, buffer := range buffers {
 		n += len(buffer)
 		if s.record {
-			s.payloads = append(s.payloads, string(stripWebSocketHeader(buffer)))
+			s.payloads = append(s.payloads, string(frameBody(buffer)))
 		}
 	}
 	s.bytes += n
@@ -79,21 +79,6 @@ func (s *memorySink) snapshot() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.payloads...)
-}
-
-// stripWebSocketHeader drops the unmasked server frame header.
-func stripWebSocketHeader(frame []byte) []byte {
-	if len(frame) < 2 {
-		return frame
-	}
-	switch length := frame[1] & 0x7f; length {
-	case 126:
-		return frame[4:]
-	case 127:
-		return frame[10:]
-	default:
-		return frame[2:]
-	}
 }
 
 // attachTestConn adds a connected socket of userID writing to sink.
