@@ -1,0 +1,35 @@
+// Package engine is the gateway's server: the netpoll event loop that speaks
+// Engine.IO v4 and Socket.IO v5 to stock socket.io-client 4.x clients, and
+// the fanout engine that delivers market ticks and per-user messages to them.
+//
+// # Connections
+//
+// netpoll accepts every TCP connection and reads its HTTP request head
+// (handshake.go). An Engine.IO WebSocket handshake is upgraded in place with
+// gobwas/ws and stays on the event loop: no goroutine exists for it while it
+// is idle. Every other request (health, readiness, metrics, long-polling,
+// Engine.IO errors) is detached from netpoll and served by net/http
+// (http.go, polling.go); a polling session can later upgrade to WebSocket
+// (upgrade.go). With TLS the standard library accepts instead (tls.go).
+//
+// One timer wheel (wheel.go, timers.go) serves every connection's heartbeat,
+// connect and handshake timeouts and token expiry. Socket.IO packets are
+// handled in socket.go: CONNECT with JWT authentication (auth.go), the
+// client events of CONTRACT §3 and their acks.
+//
+// # Fanout
+//
+// Publisher (publish.go) is what package ingest calls. A tick becomes one
+// Frame (frame.go): the complete WebSocket frame, built once, whose payload is
+// also the polling form. It is pushed into its symbol's ring (ring.go), and
+// each shard with subscribers of the symbol is told (fanout.go). A shard's
+// worker marks the subscribers and flushes each dirty connection once per
+// burst: conn.go collects the queued user frames and every ring frame newer
+// than the connection's last one (or only the newest, when it fell more than
+// a ring behind: conflation) and writes them with one non-blocking writev.
+// A socket whose buffer is full gets a goroutine that waits on netpoll until
+// its queue is empty; user data queued past MaxPendingBytes ends the
+// connection as a slow consumer. Nothing on this path allocates per
+// delivery or takes a lock shared across shards. LOCKING.md lists the locks
+// and their order.
+package engine
