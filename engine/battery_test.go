@@ -224,6 +224,7 @@ func TestBadInputBattery(t *testing.T) {
 	// goroutine baseline.
 	t.Run("warm up", func(t *testing.T) { newBattery(t, Config{}) })
 	baseline := runtime.NumGoroutine()
+	heapBaseline := liveHeap()
 
 	t.Run("malformed HTTP", func(t *testing.T) {
 		b := newBattery(t, Config{})
@@ -435,4 +436,24 @@ func TestBadInputBattery(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// And the memory they held is garbage: nothing a bad peer sent (the
+	// 10,000 symbols, the oversized frames, the flood) is still referenced.
+	heap := liveHeap()
+	t.Logf("live heap: %d KiB before the battery, %d KiB after", heapBaseline>>10, heap>>10)
+	if heap > heapBaseline+batteryHeapSlack {
+		t.Fatalf("live heap %d KiB after the battery; baseline %d KiB", heap>>10, heapBaseline>>10)
+	}
+}
+
+// batteryHeapSlack allows for the test's own bookkeeping and the pools
+// (netpoll's buffer cache, sync.Pools) that keep some memory warm.
+const batteryHeapSlack = 1 << 20
+
+// liveHeap returns the bytes still referenced after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var stats runtime.MemStats
+	runtime.ReadMemStats(&stats)
+	return stats.HeapAlloc
 }
