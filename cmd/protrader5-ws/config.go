@@ -191,8 +191,9 @@ type Config struct {
 	// (DEMO_FEED). Default true in development, false otherwise. It has no
 	// effect with RedisURL set.
 	DemoFeed bool
-	// DemoUser is the user id the demo feed publishes orders, positions and
-	// notifications for (DEMO_USER). Default DefaultDemoUser ("demo").
+	// DemoUser is the user id (or a comma list of them) the demo feed
+	// publishes orders, positions and notifications for (DEMO_USER).
+	// Default DefaultDemoUser ("demo").
 	DemoUser string
 	// DrainTimeout bounds the shutdown after SIGTERM/SIGINT (DRAIN_TIMEOUT,
 	// milliseconds). Default DefaultDrainTimeout (10s). Zero means close
