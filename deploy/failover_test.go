@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/protrader5/ws-gateway/engine/enginetest"
 )
 
 // orderClient is a WebSocket-only Socket.IO client subscribed to its user's
@@ -56,7 +58,7 @@ func (c *orderClient) run(ctx context.Context, balancer string) {
 
 func (c *orderClient) session(ctx context.Context, balancer string) {
 	dialContext, cancel := context.WithTimeout(ctx, 5*time.Second)
-	conn, err := dialSocketIO(dialContext, balancer, c.token)
+	conn, err := enginetest.Dial(dialContext, balancer, nil)
 	cancel()
 	if err != nil {
 		return
@@ -64,7 +66,11 @@ func (c *orderClient) session(ctx context.Context, balancer string) {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	defer conn.Close()
-	ack, err := conn.Emit("subscribe:orders", 5*time.Second, c.deliver)
+	if answer, err := conn.Connect(c.token, 5*time.Second); err != nil || !strings.HasPrefix(answer, `40{"sid":`) {
+		return
+	}
+	conn.Unmatched = c.deliver
+	ack, err := conn.EmitAck(1, "subscribe:orders", "", 5*time.Second)
 	if err != nil || !strings.Contains(ack, `"ok":true`) {
 		return
 	}
@@ -73,11 +79,11 @@ func (c *orderClient) session(ctx context.Context, balancer string) {
 	c.connects++
 	c.mu.Unlock()
 	for {
-		packet, err := conn.Read()
+		packet, err := conn.Next(0)
 		if err != nil {
 			c.mu.Lock()
 			c.connected = false
-			c.closes = append(c.closes, closeCode(err))
+			c.closes = append(c.closes, enginetest.CloseStatus(err))
 			c.mu.Unlock()
 			return
 		}

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/protrader5/ws-gateway/engine/enginetest"
 )
 
 // The bad-input battery: every case sends one kind of bad input, asserts
@@ -41,25 +42,19 @@ func startWatcher(t *testing.T, e *Engine) *watcher {
 	if ack := client.emitAck(1, "subscribe:market", `{"symbols":["WATCH"]}`); ack != `{"ok":true,"symbols":["WATCH"]}` {
 		t.Fatalf("watcher subscribe = %s", ack)
 	}
-	w := &watcher{done: make(chan struct{}), conn: client.conn}
+	w := &watcher{done: make(chan struct{}), conn: client.Conn()}
 	go func() {
 		defer close(w.done)
 		prefix := `42["market:data",{"symbol":"WATCH","seq":`
 		for {
-			_ = client.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-			data, op, err := wsutil.ReadServerData(readerWriter{client.reader, client.conn})
+			text, err := client.Next(30 * time.Second)
 			if err != nil {
 				w.mu.Lock()
 				w.err = err
 				w.mu.Unlock()
 				return
 			}
-			text := string(data)
-			switch {
-			case op != ws.OpText:
-			case text == "2":
-				_ = wsutil.WriteClientText(client.conn, []byte("3"))
-			case strings.HasPrefix(text, prefix):
+			if strings.HasPrefix(text, prefix) {
 				var seq int
 				fmt.Sscanf(text[len(prefix):], "%d", &seq)
 				w.mu.Lock()
@@ -153,29 +148,18 @@ func (b *battery) finish() {
 
 // rawDial opens a WebSocket session and returns the raw connection, its
 // reader, with the open packet consumed.
-func rawDial(t *testing.T, e *Engine, header http.Header) (net.Conn, *bufio.Reader) {
+func rawDial(t *testing.T, e *Engine, header http.Header) (net.Conn, io.Reader) {
 	t.Helper()
-	dialer := ws.Dialer{Timeout: 5 * time.Second}
-	if header != nil {
-		dialer.Header = ws.HandshakeHeaderHTTP(header)
-	}
-	conn, reader, _, err := dialer.Dial(context.Background(), "ws://"+e.Addr().String()+"/socket.io/?EIO=4&transport=websocket")
+	client, err := enginetest.Dial(context.Background(), e.Addr().String(), header)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	if reader == nil {
-		reader = bufio.NewReader(conn)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, _, err := wsutil.ReadServerData(readerWriter{reader, conn}); err != nil {
-		t.Fatalf("open packet: %v", err)
-	}
-	return conn, reader
+	t.Cleanup(func() { client.Close() })
+	return client.Conn(), client.ReadWriter()
 }
 
 // expectCloseCode reads until a close frame and checks its status code.
-func expectCloseCode(t *testing.T, conn net.Conn, reader *bufio.Reader, want ws.StatusCode) {
+func expectCloseCode(t *testing.T, conn net.Conn, reader io.Reader, want ws.StatusCode) {
 	t.Helper()
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
@@ -333,13 +317,13 @@ func TestBadInputBattery(t *testing.T) {
 		client := dialClient(t, b.engine, nil)
 		client.connect(testToken(t, "flooder", time.Hour))
 		for i := range 200 {
-			if err := wsutil.WriteClientText(client.conn, []byte(fmt.Sprintf(`42%d["subscribe:orders"]`, i+1))); err != nil {
+			if err := wsutil.WriteClientText(client.Conn(), []byte(fmt.Sprintf(`42%d["subscribe:orders"]`, i+1))); err != nil {
 				break // closed by the server mid-flood
 			}
 		}
 		limited := 0
 		for {
-			text, err := client.nextWithin(5 * time.Second)
+			text, err := client.Next(5 * time.Second)
 			if err != nil {
 				break
 			}

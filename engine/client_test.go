@@ -1,19 +1,16 @@
 package engine
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"fmt"
 	"log/slog"
-	"net"
-	"strings"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/protrader5/ws-gateway/engine/enginetest"
 )
 
 const testSecret = "test-secret"
@@ -49,108 +46,75 @@ func startEngine(t testing.TB, config Config) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- e.Serve(listener) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = e.Shutdown(ctx)
-		<-served
-	})
+	enginetest.Serve(t, e)
 	for e.Addr() == nil {
 		time.Sleep(time.Millisecond)
 	}
 	return e
 }
 
-// testClient is a minimal Socket.IO client over WebSocket for engine tests.
+// testClient is an enginetest.Client whose helpers fail the test on an
+// error, closed when the test ends.
 type testClient struct {
-	t      testing.TB
-	conn   net.Conn
-	reader *bufio.Reader
-	open   map[string]any
-	// autoPong answers server pings while reading.
-	autoPong bool
+	*enginetest.Client
+	t testing.TB
 }
 
+// clientTimeout bounds each helper's wait.
+const clientTimeout = 5 * time.Second
+
+// dialClient opens a WebSocket session to e and reads the open packet.
 func dialClient(t testing.TB, e *Engine, header map[string]string) *testClient {
 	t.Helper()
-	dialer := ws.Dialer{Timeout: 5 * time.Second}
+	var h http.Header
 	if header != nil {
-		h := make(map[string][]string)
+		h = make(http.Header)
 		for k, v := range header {
 			h[k] = []string{v}
 		}
-		dialer.Header = ws.HandshakeHeaderHTTP(h)
 	}
-	conn, reader, _, err := dialer.Dial(context.Background(), "ws://"+e.Addr().String()+"/socket.io/?EIO=4&transport=websocket")
+	client, err := enginetest.Dial(context.Background(), e.Addr().String(), h)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	client := &testClient{t: t, conn: conn, autoPong: true}
-	if reader != nil {
-		client.reader = reader
-	} else {
-		client.reader = bufio.NewReader(conn)
+	return newTestClient(t, client)
+}
+
+// dialURL opens the WebSocket at url and reads nothing.
+func dialURL(t testing.TB, dialer ws.Dialer, url string) *testClient {
+	t.Helper()
+	client, err := enginetest.DialURL(context.Background(), dialer, url)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
 	}
-	first := client.next()
-	if !strings.HasPrefix(first, "0{") {
-		t.Fatalf("first packet = %q; want the open packet", first)
-	}
-	if err := json.Unmarshal([]byte(first[1:]), &client.open); err != nil {
-		t.Fatal(err)
-	}
-	return client
+	return newTestClient(t, client)
+}
+
+func newTestClient(t testing.TB, client *enginetest.Client) *testClient {
+	t.Cleanup(func() { client.Close() })
+	return &testClient{Client: client, t: t}
 }
 
 // connect sends CONNECT with token and returns the server's answer packet.
 func (c *testClient) connect(token string) string {
 	c.t.Helper()
-	if token == "" {
-		c.send(`40`)
-	} else {
-		c.send(`40{"token":"` + token + `"}`)
+	answer, err := c.Connect(token, clientTimeout)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
 	}
-	return c.next()
+	return answer
 }
 
 func (c *testClient) send(text string) {
 	c.t.Helper()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := wsutil.WriteClientText(c.conn, []byte(text)); err != nil {
-		c.t.Fatalf("send %q: %v", text, err)
-	}
-}
-
-// nextWithin returns the next Engine.IO text packet, or an error.
-func (c *testClient) nextWithin(timeout time.Duration) (string, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		_ = c.conn.SetReadDeadline(deadline)
-		data, op, err := wsutil.ReadServerData(readerWriter{c.reader, c.conn})
-		if err != nil {
-			return "", err
-		}
-		if op != ws.OpText {
-			continue
-		}
-		text := string(data)
-		if text == "2" && c.autoPong {
-			c.send("3")
-			continue
-		}
-		return text, nil
+	if err := c.Send(text); err != nil {
+		c.t.Fatal(err)
 	}
 }
 
 func (c *testClient) next() string {
 	c.t.Helper()
-	text, err := c.nextWithin(5 * time.Second)
+	text, err := c.Next(clientTimeout)
 	if err != nil {
 		c.t.Fatalf("read: %v", err)
 	}
@@ -160,36 +124,19 @@ func (c *testClient) next() string {
 // expectEvent reads until an event named name arrives and returns its payload.
 func (c *testClient) expectEvent(name string) string {
 	c.t.Helper()
-	prefix := `42["` + name + `",`
-	for {
-		text := c.next()
-		if strings.HasPrefix(text, prefix) {
-			return strings.TrimSuffix(strings.TrimPrefix(text, prefix), "]")
-		}
+	payload, err := c.ExpectEvent(name, clientTimeout)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
 	}
+	return payload
 }
 
-// emit sends an event with an ack id and returns the ack payload.
+// emitAck sends an event with an ack id and returns the ack payload.
 func (c *testClient) emitAck(id int, name string, payload string) string {
 	c.t.Helper()
-	if payload == "" {
-		c.send(fmt.Sprintf(`42%d["%s"]`, id, name))
-	} else {
-		c.send(fmt.Sprintf(`42%d["%s",%s]`, id, name, payload))
+	ack, err := c.EmitAck(id, name, payload, clientTimeout)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
 	}
-	prefix := fmt.Sprintf("43%d[", id)
-	for {
-		text := c.next()
-		if strings.HasPrefix(text, prefix) {
-			return strings.TrimSuffix(strings.TrimPrefix(text, prefix), "]")
-		}
-	}
+	return ack
 }
-
-type readerWriter struct {
-	reader *bufio.Reader
-	conn   net.Conn
-}
-
-func (rw readerWriter) Read(p []byte) (int, error)  { return rw.reader.Read(p) }
-func (rw readerWriter) Write(p []byte) (int, error) { return rw.conn.Write(p) }

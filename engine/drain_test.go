@@ -40,9 +40,9 @@ func TestDrainClosesEverySession(t *testing.T) {
 	if body := <-pending; body != "1" {
 		t.Fatalf("pending GET at shutdown = %q; want the close packet", body)
 	}
-	_ = socket.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = socket.Conn().SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
-		frame, err := ws.ReadFrame(socket.reader)
+		frame, err := ws.ReadFrame(socket.ReadWriter())
 		if err != nil {
 			t.Fatalf("no close frame before the socket ended: %v", err)
 		}

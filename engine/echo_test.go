@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -39,10 +40,13 @@ func TestRawEngineIOEchoWebSocketBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	rw := readerWriter{reader, conn}
 	if reader == nil {
 		t.Fatal("the open packet did not come with the handshake")
 	}
+	rw := struct {
+		io.Reader
+		io.Writer
+	}{reader, conn}
 	if data, _, err := wsutil.ReadServerData(rw); err != nil || !strings.HasPrefix(string(data), "0{") {
 		t.Fatalf("open = %q %v", data, err)
 	}
@@ -71,7 +75,7 @@ func TestSocketIOBinaryAttachmentsAndAcks(t *testing.T) {
 	}
 	client.send(`452-789["message-with-ack",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`)
 	for _, attachment := range [][]byte{{1, 2, 3}, {4, 5, 6}} {
-		if err := wsutil.WriteClientBinary(client.conn, attachment); err != nil {
+		if err := wsutil.WriteClientBinary(client.Conn(), attachment); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -79,8 +83,8 @@ func TestSocketIOBinaryAttachmentsAndAcks(t *testing.T) {
 		t.Fatalf("binary ack = %q", ack)
 	}
 	for _, want := range []string{"\x01\x02\x03", "\x04\x05\x06"} {
-		_ = client.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		data, op, err := wsutil.ReadServerData(readerWriter{client.reader, client.conn})
+		_ = client.Conn().SetReadDeadline(time.Now().Add(5 * time.Second))
+		data, op, err := wsutil.ReadServerData(client.ReadWriter())
 		if err != nil || op != ws.OpBinary || string(data) != want {
 			t.Fatalf("attachment = %v %q %v; want %q", op, data, err, want)
 		}

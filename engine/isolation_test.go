@@ -38,7 +38,7 @@ func TestStalledClientsDoNotDelayOthers(t *testing.T) {
 	}
 	// The stalled clients read no more, and take as little as TCP lets them.
 	for _, client := range []*testClient{stalledMarket, stalledOrders} {
-		_ = client.conn.(*net.TCPConn).SetReadBuffer(4096)
+		_ = client.Conn().(*net.TCPConn).SetReadBuffer(4096)
 	}
 	// Likewise the server's side of them: loopback send buffers grow to
 	// megabytes, which only makes the test slower.
@@ -58,7 +58,7 @@ func TestStalledClientsDoNotDelayOthers(t *testing.T) {
 	for _, client := range readers {
 		wg.Go(func() {
 			for want := 1; want <= ticks; {
-				text, err := client.nextWithin(10 * time.Second)
+				text, err := client.Next(10 * time.Second)
 				if err != nil {
 					failures <- fmt.Sprintf("reader stopped at tick %d: %v", want, err)
 					return
@@ -94,7 +94,7 @@ func TestStalledClientsDoNotDelayOthers(t *testing.T) {
 	// gets what was already in flight, then the newest tick.
 	got, last := 0, 0
 	for last != ticks {
-		text, err := stalledMarket.nextWithin(10 * time.Second)
+		text, err := stalledMarket.Next(10 * time.Second)
 		if err != nil {
 			t.Fatalf("stalled market client after resuming: %v (last seq %d)", err, last)
 		}

@@ -63,7 +63,7 @@ func TestMaxConnections(t *testing.T) {
 	if got := refusalCount(e, refusedMaxConnections); got != 2 {
 		t.Fatalf("refusals counted = %d; want 2", got)
 	}
-	first.conn.Close()
+	first.Close()
 	waitFor(t, "the slot to be released", func() bool {
 		e.limits.mu.Lock()
 		defer e.limits.mu.Unlock()

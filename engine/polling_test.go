@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -284,17 +283,7 @@ func waitForWaiter(t testing.TB, e *Engine, sid string) {
 // comes on it.
 func dialUpgrade(t testing.TB, e *Engine, sid string) *testClient {
 	t.Helper()
-	dialer := ws.Dialer{Timeout: 5 * time.Second}
-	conn, reader, _, err := dialer.Dial(context.Background(), "ws://"+e.Addr().String()+"/socket.io/?EIO=4&transport=websocket&sid="+sid)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	client := &testClient{t: t, conn: conn, autoPong: true, reader: reader}
-	if client.reader == nil {
-		client.reader = bufio.NewReader(conn)
-	}
-	return client
+	return dialURL(t, ws.Dialer{Timeout: 5 * time.Second}, "ws://"+e.Addr().String()+"/socket.io/?EIO=4&transport=websocket&sid="+sid)
 }
 
 func TestUpgradeKeepsSession(t *testing.T) {
@@ -339,7 +328,7 @@ func TestUpgradeKeepsSession(t *testing.T) {
 	}
 	// A second WebSocket for the sid is closed.
 	second := dialUpgrade(t, e, client.sid)
-	if _, err := second.nextWithin(2 * time.Second); err == nil {
+	if _, err := second.Next(2 * time.Second); err == nil {
 		t.Fatal("second WebSocket for an upgraded sid stayed open")
 	}
 	e.PublishTick("BTCUSD", []byte(`{"symbol":"BTCUSD","price":8}`))
@@ -376,7 +365,7 @@ func TestProbeFailureKeepsPolling(t *testing.T) {
 	client := openPolling(t, e, "")
 	probe := dialUpgrade(t, e, client.sid)
 	probe.send("4nonsense")
-	if _, err := probe.nextWithin(2 * time.Second); err == nil {
+	if _, err := probe.Next(2 * time.Second); err == nil {
 		t.Fatal("probe sent a message instead of closing")
 	}
 	// The session is still served over polling and can be probed again.

@@ -153,7 +153,7 @@ func TestUserStreamsReachOnlyTheirUser(t *testing.T) {
 	if got := bob.next(); got != `42["position:update",{"userId":"bob","positionId":"p1"}]` {
 		t.Fatalf("bob got %s", got)
 	}
-	if _, err := alice.nextWithin(100 * time.Millisecond); err == nil {
+	if _, err := alice.Next(100 * time.Millisecond); err == nil {
 		t.Fatal("alice received more than her own messages")
 	}
 }
@@ -163,15 +163,15 @@ func TestHeartbeat(t *testing.T) {
 	idle := dialClient(t, e, nil)
 	idle.connect(testToken(t, "u1", time.Hour))
 	mute := dialClient(t, e, nil)
-	mute.autoPong = false
+	mute.AutoPong = false
 	mute.connect(testToken(t, "u2", time.Hour))
-	if open := idle.open; open["pingInterval"] != float64(100) || open["pingTimeout"] != float64(100) {
+	if open := idle.Open; open["pingInterval"] != float64(100) || open["pingTimeout"] != float64(100) {
 		t.Fatalf("open packet = %v", open)
 	}
 	idleErrors := make(chan error, 1)
 	go func() {
 		// Reading answers the pings; any other packet is a failure.
-		text, err := idle.nextWithin(time.Second)
+		text, err := idle.Next(time.Second)
 		if err == nil {
 			err = fmt.Errorf("idle client got %q", text)
 		} else if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -181,7 +181,7 @@ func TestHeartbeat(t *testing.T) {
 	}()
 	pings := 0
 	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
-		text, err := mute.nextWithin(time.Until(deadline))
+		text, err := mute.Next(time.Until(deadline))
 		if err != nil {
 			break
 		}
@@ -212,7 +212,7 @@ func TestTokenExpiryDisconnects(t *testing.T) {
 	if got := client.connect(signed); !strings.HasPrefix(got, `40{"sid":`) {
 		t.Fatalf("CONNECT answer = %s", got)
 	}
-	text, err := client.nextWithin(4 * time.Second)
+	text, err := client.Next(4 * time.Second)
 	if err != nil || text != "41" {
 		t.Fatalf("after expiry got %q, %v; want DISCONNECT 41", text, err)
 	}
@@ -221,7 +221,7 @@ func TestTokenExpiryDisconnects(t *testing.T) {
 func TestConnectTimeout(t *testing.T) {
 	e := startEngine(t, Config{ConnectTimeout: 100 * time.Millisecond})
 	client := dialClient(t, e, nil)
-	if _, err := client.nextWithin(2 * time.Second); err == nil {
+	if _, err := client.Next(2 * time.Second); err == nil {
 		t.Fatal("a socket that joined no namespace was not closed")
 	}
 	if e.Stats().Disconnects["connect_timeout"] != 1 {

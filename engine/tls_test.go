@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -75,16 +74,7 @@ func startTLSEngine(t *testing.T) (*Engine, *x509.CertPool) {
 func dialTLSClient(t *testing.T, e *Engine, roots *x509.CertPool, query string) *testClient {
 	t.Helper()
 	dialer := ws.Dialer{Timeout: 5 * time.Second, TLSConfig: &tls.Config{RootCAs: roots}}
-	conn, reader, _, err := dialer.Dial(context.Background(), "wss://"+e.Addr().String()+"/socket.io/?EIO=4&transport=websocket"+query)
-	if err != nil {
-		t.Fatalf("dial wss: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	client := &testClient{t: t, conn: conn, autoPong: true, reader: reader}
-	if client.reader == nil {
-		client.reader = bufio.NewReader(conn)
-	}
-	return client
+	return dialURL(t, dialer, "wss://"+e.Addr().String()+"/socket.io/?EIO=4&transport=websocket"+query)
 }
 
 func TestTLSWebSocketAndHTTPS(t *testing.T) {
@@ -148,9 +138,9 @@ func TestTLSWebSocketAndHTTPS(t *testing.T) {
 	if err := e.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	_ = client.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = client.Conn().SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
-		frame, err := ws.ReadFrame(client.reader)
+		frame, err := ws.ReadFrame(client.ReadWriter())
 		if err != nil {
 			t.Fatalf("no close frame over wss: %v", err)
 		}

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/enginetest"
 )
 
 // TestConfigMatchesTheSuites checks what the suites assert first: the open
@@ -20,19 +18,7 @@ func TestConfigMatchesTheSuites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- gateway.Serve(listener) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = gateway.Shutdown(ctx)
-		<-served
-	}()
-	base := "http://" + listener.Addr().String()
+	base := "http://" + enginetest.Serve(t, gateway)
 	request := func(method, url, body string) string {
 		t.Helper()
 		var reader io.Reader

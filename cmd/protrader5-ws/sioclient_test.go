@@ -1,31 +1,26 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
+	"github.com/protrader5/ws-gateway/engine/enginetest"
 )
 
-// sioClient is a minimal Socket.IO v5 client over a WebSocket for the
-// heavier end-to-end tests, where hundreds of node processes would not
-// fit on the test machine. A goroutine reads every packet, answers pings
-// and records order:update and market:data events.
+// sioClient is an enginetest.Client for the heavier end-to-end tests,
+// where hundreds of node processes would not fit on the test machine. A
+// goroutine reads every packet, answers pings and records order:update and
+// market:data events.
 type sioClient struct {
-	t    *testing.T
-	user string
-	conn net.Conn
-
-	writeMu sync.Mutex // serialises frames written to conn
+	t      *testing.T
+	user   string
+	client *enginetest.Client
 
 	mu     sync.Mutex
 	acks   map[int]chan string // guarded by mu
@@ -52,83 +47,32 @@ type sioTick struct {
 // dialSIO opens a WebSocket Socket.IO session to port as the bearer of
 // token, and returns once the namespace is connected.
 func dialSIO(t *testing.T, port int, user, token string) (*sioClient, error) {
-	dialer := ws.Dialer{Timeout: 5 * time.Second}
-	url := fmt.Sprintf("ws://127.0.0.1:%d/socket.io/?EIO=4&transport=websocket", port)
-	conn, buffered, _, err := dialer.Dial(context.Background(), url)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, err := enginetest.Dial(ctx, fmt.Sprintf("127.0.0.1:%d", port), nil)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", url, err)
+		return nil, fmt.Errorf("user %s: %w", user, err)
 	}
-	reader := bufio.NewReader(conn)
-	if buffered != nil {
-		reader = buffered
-	}
-	c := &sioClient{t: t, user: user, conn: conn, acks: make(map[int]chan string), stopped: make(chan struct{})}
-	fail := func(format string, arguments ...any) (*sioClient, error) {
-		conn.Close()
-		return nil, fmt.Errorf("user %s: "+format, append([]any{user}, arguments...)...)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	open, err := readText(reader, conn)
-	if err != nil || !strings.HasPrefix(open, "0{") {
-		return fail("open packet %q, %v", open, err)
-	}
-	if err := c.send(`40{"token":"` + token + `"}`); err != nil {
-		return fail("send CONNECT: %v", err)
-	}
-	connected, err := readText(reader, conn)
+	connected, err := client.Connect(token, 10*time.Second)
 	if err != nil || !strings.HasPrefix(connected, `40{"sid":`) {
-		return fail("CONNECT answer %q, %v", connected, err)
+		client.Close()
+		return nil, fmt.Errorf("user %s: CONNECT answer %q, %v", user, connected, err)
 	}
-	_ = conn.SetReadDeadline(time.Time{})
-	go c.read(reader)
+	c := &sioClient{t: t, user: user, client: client, acks: make(map[int]chan string), stopped: make(chan struct{})}
+	go c.read()
 	return c, nil
 }
 
-// readText returns the next text frame.
-func readText(reader *bufio.Reader, conn net.Conn) (string, error) {
-	for {
-		data, op, err := wsutil.ReadServerData(sioReadWriter{reader, conn})
-		if err != nil {
-			return "", err
-		}
-		if op == ws.OpText {
-			return string(data), nil
-		}
-	}
-}
-
-// sioReadWriter reads through the handshake's buffered reader and writes
-// control frame answers to the connection.
-type sioReadWriter struct {
-	reader *bufio.Reader
-	conn   net.Conn
-}
-
-func (rw sioReadWriter) Read(p []byte) (int, error)  { return rw.reader.Read(p) }
-func (rw sioReadWriter) Write(p []byte) (int, error) { return rw.conn.Write(p) }
-
-func (c *sioClient) send(text string) error {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	_ = c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	return wsutil.WriteClientText(c.conn, []byte(text))
-}
-
-// read runs until the connection ends.
-func (c *sioClient) read(reader *bufio.Reader) {
+// read runs until the connection ends; the client answers pings itself.
+func (c *sioClient) read() {
 	defer close(c.stopped)
 	for {
-		text, err := readText(reader, c.conn)
+		text, err := c.client.Next(0)
 		if err != nil {
 			c.readErr = err
 			return
 		}
 		switch {
-		case text == "2":
-			if err := c.send("3"); err != nil {
-				c.readErr = err
-				return
-			}
 		case strings.HasPrefix(text, "43"):
 			c.ack(text[2:])
 		case strings.HasPrefix(text, `42["order:update",`):
@@ -187,7 +131,7 @@ func (c *sioClient) emitAck(id int, name, payload string) (string, error) {
 	if payload != "" {
 		packet = fmt.Sprintf(`42%d["%s",%s]`, id, name, payload)
 	}
-	if err := c.send(packet); err != nil {
+	if err := c.client.Send(packet); err != nil {
 		return "", err
 	}
 	select {
@@ -202,7 +146,7 @@ func (c *sioClient) emitAck(id int, name, payload string) (string, error) {
 
 // close ends the connection and waits for the reader.
 func (c *sioClient) close() {
-	c.conn.Close()
+	c.client.Close()
 	<-c.stopped
 }
 
