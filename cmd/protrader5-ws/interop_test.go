@@ -101,8 +101,10 @@ func startGateway(t *testing.T, port int, env ...string) *gateway {
 		"LOG_LEVEL=debug",
 	)
 	g.env = append(g.env, env...)
-	g.start()
+	// Registered first: a start that fails the test must not leave the
+	// process running.
 	t.Cleanup(g.stop)
+	g.start()
 	return g
 }
 
