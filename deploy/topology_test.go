@@ -253,7 +253,7 @@ func startTopology(t *testing.T) *topology {
 		}
 		directory := t.TempDir()
 		node.process = startProcess(t, name, directory, variables, binary, "serve")
-		// In production the gateway logs only to LOG_DIR (default logs/).
+		// The gateway's own log file (it logs to stderr as well).
 		t.Cleanup(func() {
 			if t.Failed() {
 				data, _ := os.ReadFile(filepath.Join(directory, "logs", "combined.log"))
