@@ -57,7 +57,7 @@ func TestRedisOutages(t *testing.T) {
 	sent := 0
 	publish := func() {
 		t.Helper()
-		client := newTestClient(t, server.URL())
+		client := redistest.Client(t, server.URL())
 		sent++
 		message := `{"userId":"u1","orderId":"o` + strconv.Itoa(sent) + `"}`
 		do(t, client, client.B().Publish().Channel("order:updates").Message(message).Build())
@@ -126,7 +126,7 @@ func TestRedisRefreshAfterOutage(t *testing.T) {
 	source := runRedis(t, RedisOptions{URL: server.URL(), Router: router, MaxReconnectDelay: 100 * time.Millisecond})
 	waitReady(t, source, true, 5*time.Second)
 	router.Handle(ChannelPositions, []byte(`{"positionId":"gone","userId":"u1","symbol":"AAPL","side":"LONG","quantity":1,"entryPrice":1}`))
-	client := newTestClient(t, server.URL())
+	client := redistest.Client(t, server.URL())
 	do(t, client, client.B().Hset().Key("positions:u1").FieldValue().
 		FieldValue("p1", `{"positionId":"p1","userId":"u1","symbol":"BTCUSD","side":"LONG","quantity":1,"entryPrice":1}`).Build())
 	client.Close()

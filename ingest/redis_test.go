@@ -28,7 +28,7 @@ func TestRedisChannelsEndToEnd(t *testing.T) {
 			source := runRedis(t, RedisOptions{URL: url, Prefix: prefix, Router: router, Sharded: sharded})
 			waitReady(t, source, true, 5*time.Second)
 
-			client := newTestClient(t, url)
+			client := redistest.Client(t, url)
 			publish := func(channel Channel, message string) {
 				command := client.B().Publish().Channel(prefix + channel.String()).Message(message).Build()
 				if sharded {
@@ -94,7 +94,7 @@ func TestRedisSnapshots(t *testing.T) {
 	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
 	source := runRedis(t, RedisOptions{URL: url, Prefix: prefix, Router: router})
 	waitReady(t, source, true, 5*time.Second)
-	client := newTestClient(t, url)
+	client := redistest.Client(t, url)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if _, err := source.LastTick("BTCUSD"); !errors.Is(err, ErrNotConnected) {
@@ -212,7 +212,7 @@ func TestRedisDownAtStartup(t *testing.T) {
 	}
 	server.Start()
 	waitReady(t, source, true, 5*time.Second)
-	client := newTestClient(t, server.URL())
+	client := redistest.Client(t, server.URL())
 	do(t, client, client.B().Publish().Channel("order:updates").Message(`{"userId":"u1"}`).Build())
 	if calls := rec.waitFor(t, 1, 3*time.Second); calls[0].stream != engine.StreamOrders {
 		t.Fatalf("calls = %+v", calls)
@@ -254,7 +254,7 @@ func TestRedisNoCacheFallback(t *testing.T) {
 	logs := &messageLog{}
 	source := runRedis(t, RedisOptions{URL: server.URL(), Router: router, Logger: slog.New(logs)})
 	waitReady(t, source, true, 5*time.Second)
-	client := newTestClient(t, server.URL())
+	client := redistest.Client(t, server.URL())
 	do(t, client, client.B().Set().Key("market:last:AAPL").Value(`{"symbol":"AAPL","price":190}`).Build())
 	waitTick(t, source, "AAPL", `{"symbol":"AAPL","price":190}`)
 	if stats := source.Stats(); stats.CacheEnabled || stats.CacheHits != 0 {

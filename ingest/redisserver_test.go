@@ -16,23 +16,6 @@ func testPrefix(t testing.TB) string {
 	return fmt.Sprintf("test:%s:%d:", t.Name(), time.Now().UnixNano())
 }
 
-// newTestClient returns a plain rueidis client for publishing and setting
-// keys, closed at the end of the test.
-func newTestClient(t testing.TB, url string) rueidis.Client {
-	t.Helper()
-	option, err := rueidis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	option.DisableCache = true
-	client, err := rueidis.NewClient(option)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", url, err)
-	}
-	t.Cleanup(client.Close)
-	return client
-}
-
 // do runs a command that must succeed.
 func do(t testing.TB, client rueidis.Client, command rueidis.Completed) rueidis.RedisResult {
 	t.Helper()

@@ -49,7 +49,7 @@ func TestRedisTLS(t *testing.T) {
 		URL: "rediss://127.0.0.1:" + strconv.Itoa(tlsPort), TLSCAFile: caFile, Router: router,
 	})
 	waitReady(t, source, true, 5*time.Second)
-	client := newTestClient(t, server.URL())
+	client := redistest.Client(t, server.URL())
 	do(t, client, client.B().Publish().Channel("market:ticks").Message(`{"symbol":"BTCUSD","price":1}`).Build())
 	if calls := rec.waitFor(t, 1, 5*time.Second); calls[0].key != "BTCUSD" {
 		t.Fatalf("calls = %+v; want the tick", calls)

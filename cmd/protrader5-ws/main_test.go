@@ -185,16 +185,7 @@ func TestPublishRefusals(t *testing.T) {
 
 func TestPublishReachesSubscriber(t *testing.T) {
 	redisURL := redistest.URL(t)
-	option, err := rueidis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	option.DisableCache = true
-	subscriber, err := rueidis.NewClient(option)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer subscriber.Close()
+	subscriber := redistest.Client(t, redisURL)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

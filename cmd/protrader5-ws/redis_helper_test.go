@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/protrader5/ws-gateway/ingest/redistest"
 )
 
 // The Redis end-to-end tests always talk to a real redis-server: REDIS_URL
@@ -40,16 +42,7 @@ type backend struct {
 
 func newBackend(t *testing.T, url, prefix string) *backend {
 	t.Helper()
-	option, err := rueidis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	option.DisableCache = true
-	client, err := rueidis.NewClient(option)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", url, err)
-	}
-	t.Cleanup(client.Close)
+	client := redistest.Client(t, url)
 	b := &backend{t: t, client: client, prefix: prefix}
 	// Runs before Close. Only the keys this test wrote: a shared Redis
 	// (REDIS_URL) is never flushed.

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/rueidis"
 )
 
 // startTimeout bounds how long Start waits for the server to answer PING.
@@ -233,4 +235,21 @@ func (s *Server) answers() bool {
 	}
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	return err == nil && strings.HasPrefix(line, "+PONG")
+}
+
+// Client returns a plain rueidis client (no client-side cache) to url for
+// publishing and setting keys, closed when the test ends.
+func Client(t testing.TB, url string) rueidis.Client {
+	t.Helper()
+	option, err := rueidis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	option.DisableCache = true
+	client, err := rueidis.NewClient(option)
+	if err != nil {
+		t.Fatalf("redistest: connect to %s: %v", url, err)
+	}
+	t.Cleanup(client.Close)
+	return client
 }

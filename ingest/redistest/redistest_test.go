@@ -62,16 +62,7 @@ func TestWithPortAndArgs(t *testing.T) {
 	if server.Port() != port {
 		t.Fatalf("Port() = %d; want %d", server.Port(), port)
 	}
-	option, err := rueidis.ParseURL(server.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	option.DisableCache = true
-	client, err := rueidis.NewClient(option)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := Client(t, server.URL())
 	if err := client.Do(context.Background(), client.B().Flushall().Build()).Error(); err == nil {
 		t.Fatal("FLUSHALL ran; WithArgs did not reach redis-server")
 	}
