@@ -57,9 +57,15 @@ const (
 // "Unset" below means the variable is absent or empty: like Node's
 // `process.env.X || default`, an empty value never overrides a default.
 type Config struct {
-	// Port is the TCP port of every endpoint (PORT). Default DefaultPort
+	// Port is the TCP port clients connect to (PORT): /socket.io/, /health,
+	// /ready, and /metrics unless MetricsPort is set. Default DefaultPort
 	// (4000). Zero means a free port chosen by the kernel (tests use it).
 	Port int
+	// MetricsPort, when not zero, is the TCP port that serves /metrics alone
+	// (METRICS_PORT), and Port answers /metrics with 404: a balancer in front
+	// of Port then cannot publish the metrics. Zero, the default, serves
+	// /metrics on Port. Never equal to a non-zero Port.
+	MetricsPort int
 	// Environment is NODE_ENV: EnvironmentDevelopment (the default),
 	// EnvironmentProduction or EnvironmentTest. Production requires a JWT
 	// key; development adds a console log and the demo feed.
@@ -290,6 +296,7 @@ func (c Config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.Int("port", c.Port),
+		slog.Int("metrics_port", c.MetricsPort),
 		slog.String("node_env", c.Environment),
 		slog.String("cors_origin", strings.Join(c.CORSOrigins, ",")),
 		slog.Bool("jwt_secret_set", len(c.JWTSecret) > 0),

@@ -132,13 +132,12 @@ func (p *configParser) parse() Config {
 	}
 	config := defaultConfig(environment)
 
-	if value, ok := p.value("PORT"); ok {
-		port, err := strconv.Atoi(value)
-		if err != nil || port < 0 || port > math.MaxUint16 {
-			p.fail("PORT", "%q is not a port number (0-65535)", value)
-		} else {
-			config.Port = port
-		}
+	portValid := p.port("PORT", &config.Port)
+	metricsPortValid := p.port("METRICS_PORT", &config.MetricsPort)
+	// Caught here rather than as "address already in use" at start-up, which
+	// would not say that the two settings clash.
+	if portValid && metricsPortValid && config.MetricsPort != 0 && config.MetricsPort == config.Port {
+		p.fail("METRICS_PORT", "%d is PORT too; /metrics needs a port of its own (0 serves it on PORT)", config.MetricsPort)
 	}
 	p.origins(&config)
 	p.jwt(&config)
@@ -188,6 +187,22 @@ func (p *configParser) parse() Config {
 	}
 	p.milliseconds("DRAIN_TIMEOUT", &config.DrainTimeout, false)
 	return config
+}
+
+// port parses a TCP port number into target. It reports false only when
+// the value is set and invalid, so that checks between ports skip it.
+func (p *configParser) port(variable string, target *int) bool {
+	value, ok := p.value(variable)
+	if !ok {
+		return true
+	}
+	port, err := strconv.Atoi(value)
+	if err != nil || port < 0 || port > math.MaxUint16 {
+		p.fail(variable, "%q is not a port number (0-65535)", value)
+		return false
+	}
+	*target = port
+	return true
 }
 
 // wholeNumber parses a base-10 integer of at least minimum.

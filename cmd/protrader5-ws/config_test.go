@@ -52,6 +52,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		got, want any
 	}{
 		{"Port", config.Port, 4000},
+		{"MetricsPort", config.MetricsPort, 0},
 		{"Environment", config.Environment, "development"},
 		{"CORSOrigins", config.CORSOrigins, []string{"*"}},
 		{"JWTLeeway", config.JWTLeeway, 5 * time.Second},
@@ -86,6 +87,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 func TestLoadConfigValues(t *testing.T) {
 	config := mustLoad(t, map[string]string{
 		"PORT":                   "8080",
+		"METRICS_PORT":           "9464",
 		"NODE_ENV":               "test",
 		"CORS_ORIGIN":            "https://App.example.com, http://localhost:3000/",
 		"JWT_SECRET":             " keep blanks ",
@@ -123,6 +125,7 @@ func TestLoadConfigValues(t *testing.T) {
 		got, want any
 	}{
 		{"Port", config.Port, 8080},
+		{"MetricsPort", config.MetricsPort, 9464},
 		{"Environment", config.Environment, "test"},
 		{"CORSOrigins", config.CORSOrigins, []string{"https://app.example.com", "http://localhost:3000"}},
 		{"JWTSecret", string(config.JWTSecret), " keep blanks "},
@@ -189,6 +192,10 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 	}{
 		{"PORT", "abc", `"abc" is not a port number (0-65535)`},
 		{"PORT", "70000", `"70000" is not a port number`},
+		{"METRICS_PORT", "metrics", `"metrics" is not a port number (0-65535)`},
+		{"METRICS_PORT", "-1", `"-1" is not a port number`},
+		{"METRICS_PORT", "65536", `"65536" is not a port number`},
+		{"METRICS_PORT", "4000", "4000 is PORT too; /metrics needs a port of its own"},
 		{"NODE_ENV", "staging", `"staging" is not one of development, production, test`},
 		{"CORS_ORIGIN", "example.com", `"example.com" is not an origin`},
 		{"CORS_ORIGIN", "https://a.com/path", `"https://a.com/path" is not an origin`},
@@ -261,6 +268,32 @@ func TestLoadConfigCollectsEveryProblem(t *testing.T) {
 	}
 	if lines := strings.Count(err.Error(), "\n") + 1; lines != len(want) {
 		t.Errorf("error has %d lines; want %d:\n%v", lines, len(want), err)
+	}
+}
+
+func TestLoadConfigMetricsPortBesidePort(t *testing.T) {
+	tests := []struct {
+		port, metricsPort string
+		wantError         string
+	}{
+		{"8080", "8080", "config: METRICS_PORT: 8080 is PORT too"},
+		{"", "4000", "config: METRICS_PORT: 4000 is PORT too"},
+		// Zero is no metrics port, and PORT=0 a port chosen at start-up:
+		// neither can clash.
+		{"8080", "0", ""},
+		{"0", "9464", ""},
+		{"0", "0", ""},
+		// A bad PORT is reported once, not again as a clash.
+		{"x", "9464", "config: PORT: "},
+	}
+	for _, test := range tests {
+		_, err := LoadConfig(lookupFrom(map[string]string{"PORT": test.port, "METRICS_PORT": test.metricsPort}), "")
+		switch {
+		case test.wantError == "" && err != nil:
+			t.Errorf("PORT=%q METRICS_PORT=%q: error %v", test.port, test.metricsPort, err)
+		case test.wantError != "" && (err == nil || !strings.HasPrefix(err.Error(), test.wantError) || strings.Contains(err.Error(), "\n")):
+			t.Errorf("PORT=%q METRICS_PORT=%q: error %v; want the one problem %q...", test.port, test.metricsPort, err, test.wantError)
+		}
 	}
 }
 
@@ -479,7 +512,8 @@ func TestConfigLogValueHidesSecrets(t *testing.T) {
 	if strings.Contains(out.String(), "topsecret") || strings.Contains(out.String(), "hunter2") {
 		t.Errorf("config log leaks a secret: %s", out.String())
 	}
-	if !strings.Contains(out.String(), `"jwt_secret_set":true`) || !strings.Contains(out.String(), `"ping_interval_ms":25000`) {
+	if !strings.Contains(out.String(), `"jwt_secret_set":true`) || !strings.Contains(out.String(), `"ping_interval_ms":25000`) ||
+		!strings.Contains(out.String(), `"metrics_port":0`) {
 		t.Errorf("config log lacks settings: %s", out.String())
 	}
 }

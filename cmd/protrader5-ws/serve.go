@@ -37,6 +37,7 @@ func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 	late := &lateSource{}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metricsHandler := promhttp.HandlerFor(registry, promhttp.HandlerOpts{})
 	engineConfig := engine.Config{
 		Address:             net.JoinHostPort("", strconv.Itoa(config.Port)),
 		Path:                config.SocketIOPath,
@@ -60,8 +61,11 @@ func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 		Auth:                auth,
 		Snapshots:           late,
 		Ready:               late.Ready,
-		Metrics:             promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
 		Logger:              logger,
+	}
+	if config.MetricsPort == 0 {
+		// Otherwise the engine has no /metrics: it answers 404 there.
+		engineConfig.Metrics = metricsHandler
 	}
 	if config.TLSCertificate != nil {
 		// With TLS the engine serves wss:// and https:// on the same port
@@ -119,6 +123,20 @@ func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 		stopSource()
 		workers.Wait()
 		return fmt.Errorf("serve: %w", err)
+	}
+	var metrics *metricsServer
+	if config.MetricsPort != 0 {
+		metrics, err = listenMetrics(config.MetricsPort, metricsHandler, config.HandshakeTimeout, logger)
+		if err != nil {
+			listener.Close()
+			stopSource()
+			workers.Wait()
+			return fmt.Errorf("serve: %w", err)
+		}
+		// Stopped last, after the engine has drained, so that a scrape
+		// during the drain still sees it.
+		defer metrics.Shutdown()
+		logger.Info("metrics listening", slog.String("address", metrics.Address().String()), slog.String("path", "/metrics"))
 	}
 	served := make(chan error, 1)
 	go func() { served <- gateway.Serve(listener) }()
