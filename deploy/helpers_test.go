@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,6 +127,112 @@ func yamlDocument(t *testing.T, path string) map[string]any {
 		t.Fatalf("%s: %d YAML documents; want 1", path, len(documents))
 	}
 	return documents[0]
+}
+
+const k8sDirectory = "deploy/k8s"
+
+func k8sManifest(t *testing.T, name string) map[string]any {
+	t.Helper()
+	return yamlDocument(t, filepath.Join(k8sDirectory, name))
+}
+
+func composeFile(t *testing.T) map[string]any {
+	t.Helper()
+	return yamlDocument(t, "deploy/docker-compose.yml")
+}
+
+// composeGateways returns the compose services built from the Dockerfile.
+func composeGateways(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	services, _ := composeFile(t)["services"].(map[string]any)
+	gateways := map[string]map[string]any{}
+	for name, service := range services {
+		service, _ := service.(map[string]any)
+		if dockerfile, _ := dig(service, "build", "dockerfile").(string); dockerfile == "deploy/Dockerfile" {
+			gateways[name] = service
+		}
+	}
+	if len(gateways) != 3 {
+		t.Fatalf("docker-compose.yml: %d services build deploy/Dockerfile; want 3", len(gateways))
+	}
+	return gateways
+}
+
+// composeEnvironment returns a service's environment: block (map or list).
+func composeEnvironment(t *testing.T, service map[string]any) map[string]string {
+	t.Helper()
+	environment := map[string]string{}
+	switch block := service["environment"].(type) {
+	case map[string]any:
+		for name, value := range block {
+			environment[name] = fmt.Sprint(value)
+		}
+	case []any:
+		for _, entry := range block {
+			name, value, _ := strings.Cut(fmt.Sprint(entry), "=")
+			environment[name] = value
+		}
+	default:
+		t.Fatalf("docker-compose.yml: environment is %T", block)
+	}
+	return environment
+}
+
+// dockerfileEnv returns the variables set by ENV instructions.
+func dockerfileEnv(t *testing.T) map[string]string {
+	t.Helper()
+	environment := map[string]string{}
+	for _, line := range dockerfileLines(t) {
+		if rest, ok := strings.CutPrefix(line, "ENV "); ok {
+			for _, assignment := range shellWords(rest) {
+				name, value, ok := strings.Cut(assignment, "=")
+				if !ok {
+					t.Fatalf("Dockerfile: use ENV NAME=value, not %q", line)
+				}
+				environment[name] = value
+			}
+		}
+	}
+	return environment
+}
+
+func deploymentContainer(t *testing.T) map[string]any {
+	t.Helper()
+	container, _ := dig(k8sManifest(t, "deployment.yaml"), "spec", "template", "spec", "containers", 0).(map[string]any)
+	if container == nil {
+		t.Fatal("deployment.yaml: no container")
+	}
+	return container
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for key := range m {
+		keys = append(keys, key)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func mappingValue(node *yaml.Node, key string) *yaml.Node {
+	if node == nil || node.Kind != yaml.MappingNode {
+		return nil
+	}
+	for index := 0; index+1 < len(node.Content); index += 2 {
+		if node.Content[index].Value == key {
+			return node.Content[index+1]
+		}
+	}
+	return nil
+}
+
+func lineWithPrefix(lines []string, prefix string) string {
+	for _, line := range lines {
+		if strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	return ""
 }
 
 // dig walks maps and lists: dig(v, "spec", "ports", 0, "port").

@@ -20,82 +20,6 @@ import (
 // Static checks: the deploy files agree with the gateway's configuration,
 // its endpoints and its build. Nothing here needs a container engine.
 
-const k8sDirectory = "deploy/k8s"
-
-func k8sManifest(t *testing.T, name string) map[string]any {
-	t.Helper()
-	return yamlDocument(t, filepath.Join(k8sDirectory, name))
-}
-
-func composeFile(t *testing.T) map[string]any {
-	t.Helper()
-	return yamlDocument(t, "deploy/docker-compose.yml")
-}
-
-// composeGateways returns the compose services built from the Dockerfile.
-func composeGateways(t *testing.T) map[string]map[string]any {
-	t.Helper()
-	services, _ := composeFile(t)["services"].(map[string]any)
-	gateways := map[string]map[string]any{}
-	for name, service := range services {
-		service, _ := service.(map[string]any)
-		if dockerfile, _ := dig(service, "build", "dockerfile").(string); dockerfile == "deploy/Dockerfile" {
-			gateways[name] = service
-		}
-	}
-	if len(gateways) != 3 {
-		t.Fatalf("docker-compose.yml: %d services build deploy/Dockerfile; want 3", len(gateways))
-	}
-	return gateways
-}
-
-// composeEnvironment returns a service's environment: block (map or list).
-func composeEnvironment(t *testing.T, service map[string]any) map[string]string {
-	t.Helper()
-	environment := map[string]string{}
-	switch block := service["environment"].(type) {
-	case map[string]any:
-		for name, value := range block {
-			environment[name] = fmt.Sprint(value)
-		}
-	case []any:
-		for _, entry := range block {
-			name, value, _ := strings.Cut(fmt.Sprint(entry), "=")
-			environment[name] = value
-		}
-	default:
-		t.Fatalf("docker-compose.yml: environment is %T", block)
-	}
-	return environment
-}
-
-// dockerfileEnv returns the variables set by ENV instructions.
-func dockerfileEnv(t *testing.T) map[string]string {
-	t.Helper()
-	environment := map[string]string{}
-	for _, line := range dockerfileLines(t) {
-		if rest, ok := strings.CutPrefix(line, "ENV "); ok {
-			for _, assignment := range shellWords(rest) {
-				name, value, ok := strings.Cut(assignment, "=")
-				if !ok {
-					t.Fatalf("Dockerfile: use ENV NAME=value, not %q", line)
-				}
-				environment[name] = value
-			}
-		}
-	}
-	return environment
-}
-
-func deploymentContainer(t *testing.T) map[string]any {
-	t.Helper()
-	container, _ := dig(k8sManifest(t, "deployment.yaml"), "spec", "template", "spec", "containers", 0).(map[string]any)
-	if container == nil {
-		t.Fatal("deployment.yaml: no container")
-	}
-	return container
-}
-
 func TestYAMLFilesParse(t *testing.T) {
 	var paths []string
 	for _, pattern := range []string{"*.yml", "*.yaml", "k8s/*.yml", "k8s/*.yaml"} {
@@ -186,15 +110,6 @@ func TestEveryVariableSetIsReadByTheGateway(t *testing.T) {
 	check(".env.example", names)
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for key := range m {
-		keys = append(keys, key)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // TestConfigMapDefaults: the ConfigMap holds every variable of .env.example
 // but the secret, each with the .env.example default unless its line says
 // `# differs: <why>`.
@@ -243,18 +158,6 @@ func TestConfigMapDefaults(t *testing.T) {
 			t.Errorf("configmap.yaml lacks %s (.env.example lists it)", name)
 		}
 	}
-}
-
-func mappingValue(node *yaml.Node, key string) *yaml.Node {
-	if node == nil || node.Kind != yaml.MappingNode {
-		return nil
-	}
-	for index := 0; index+1 < len(node.Content); index += 2 {
-		if node.Content[index].Value == key {
-			return node.Content[index+1]
-		}
-	}
-	return nil
 }
 
 // TestEndpointsAndPorts: every probe and port in the deploy files is one
@@ -340,15 +243,6 @@ func TestEndpointsAndPorts(t *testing.T) {
 
 // haproxyServer matches `server NAME HOST:PORT`.
 var haproxyServer = regexp.MustCompile(`(?m)^\s*server\s+(\S+)\s+([^\s:]+):(\d+)`)
-
-func lineWithPrefix(lines []string, prefix string) string {
-	for _, line := range lines {
-		if strings.HasPrefix(line, prefix) {
-			return line
-		}
-	}
-	return ""
-}
 
 // TestShutdownFitsTheGracePeriod: the orchestrator must not kill a gateway
 // that is still draining (DRAIN_TIMEOUT) after the preStop sleep.
