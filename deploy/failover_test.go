@@ -184,6 +184,20 @@ func TestTopology(t *testing.T) {
 		}
 	})
 
+	t.Run("MetricsOnlyOnTheMetricsPort", func(t *testing.T) {
+		for _, node := range top.nodes {
+			if status, body, err := httpGet(node.metricsURL()); err != nil || status != http.StatusOK || !strings.Contains(body, "protrader5_sockets ") {
+				t.Errorf("%s GET /metrics on METRICS_PORT = %d %v; want 200 with protrader5_sockets", node.name, status, err)
+			}
+			if status, _, err := httpGet(node.url("/metrics")); err != nil || status != http.StatusNotFound {
+				t.Errorf("%s GET /metrics on PORT = %d %v; want 404", node.name, status, err)
+			}
+		}
+		if status, _, err := httpGet("http://" + top.balancer + "/metrics"); err != nil || status != http.StatusNotFound {
+			t.Errorf("GET /metrics through the balancer = %d %v; want 404", status, err)
+		}
+	})
+
 	t.Run("OrderReachesItsUserOnAnyNode", func(t *testing.T) {
 		expectOrders(t, top, clients, "o1")
 	})

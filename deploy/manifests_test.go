@@ -244,6 +244,104 @@ func TestEndpointsAndPorts(t *testing.T) {
 // haproxyServer matches `server NAME HOST:PORT`.
 var haproxyServer = regexp.MustCompile(`(?m)^\s*server\s+(\S+)\s+([^\s:]+):(\d+)`)
 
+// TestMetricsPortWiring: every deploy file runs /metrics on the one
+// METRICS_PORT of configmap.yaml, Prometheus is pointed at it, and nothing
+// that faces clients (HAProxy's port, the Service, the Ingress) carries it.
+func TestMetricsPortWiring(t *testing.T) {
+	_, defaults := envExample(t)
+	port := defaults["PORT"]
+	// The gateway alone keeps /metrics on PORT; the deploy files opt in.
+	if got := defaults["METRICS_PORT"]; got != "0" {
+		t.Errorf(".env.example METRICS_PORT = %q; want 0, the gateway's default", got)
+	}
+	metricsPort := fmt.Sprint(dig(k8sManifest(t, "configmap.yaml"), "data", "METRICS_PORT"))
+	if number, err := strconv.Atoi(metricsPort); err != nil || number < 1 || number > 65535 || metricsPort == port {
+		t.Fatalf("configmap.yaml METRICS_PORT = %q; want a port of its own, neither 0 nor PORT %s", metricsPort, port)
+	}
+
+	if got := dockerfileEnv(t)["METRICS_PORT"]; got != metricsPort {
+		t.Errorf("Dockerfile ENV METRICS_PORT = %q; want %s as in configmap.yaml", got, metricsPort)
+	}
+	if !slices.Contains(dockerfileLines(t), "EXPOSE "+metricsPort) {
+		t.Errorf("Dockerfile: want EXPOSE %s", metricsPort)
+	}
+
+	for name, service := range composeGateways(t) {
+		if got := composeEnvironment(t, service)["METRICS_PORT"]; got != metricsPort {
+			t.Errorf("docker-compose.yml %s METRICS_PORT = %q; want %s", name, got, metricsPort)
+		}
+		if exposed := fmt.Sprint(service["expose"]); exposed != "["+metricsPort+"]" {
+			t.Errorf("docker-compose.yml %s expose = %s; want [%s]", name, exposed, metricsPort)
+		}
+	}
+	services, _ := composeFile(t)["services"].(map[string]any)
+	for name, service := range services {
+		published, _ := dig(service, "ports").([]any)
+		for _, published := range published {
+			if strings.Contains(":"+fmt.Sprint(published)+":", ":"+metricsPort+":") {
+				t.Errorf("docker-compose.yml %s publishes %v, the metrics port", name, published)
+			}
+		}
+	}
+	haproxy := readRepoFile(t, "deploy/haproxy.cfg")
+	for _, match := range haproxyPorts.FindAllStringSubmatch(haproxy, -1) {
+		if match[1] == metricsPort {
+			t.Errorf("haproxy.cfg %q uses the metrics port", strings.TrimSpace(match[0]))
+		}
+	}
+
+	deployment := k8sManifest(t, "deployment.yaml")
+	container := deploymentContainer(t)
+	metricsPortName := ""
+	containerPorts, _ := dig(container, "ports").([]any)
+	for _, entry := range containerPorts {
+		if fmt.Sprint(dig(entry, "containerPort")) == metricsPort {
+			metricsPortName = fmt.Sprint(dig(entry, "name"))
+		}
+	}
+	if metricsPortName == "" {
+		t.Errorf("deployment.yaml declares no containerPort %s (METRICS_PORT)", metricsPort)
+	}
+	annotations := dig(deployment, "spec", "template", "metadata", "annotations")
+	for key, want := range map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": metricsPort, "prometheus.io/path": "/metrics"} {
+		if got := fmt.Sprint(dig(annotations, key)); got != want {
+			t.Errorf("deployment.yaml pod annotation %s = %s; want %s", key, got, want)
+		}
+	}
+	isMetrics := func(value any) bool {
+		text := fmt.Sprint(value)
+		return text == metricsPort || (metricsPortName != "" && text == metricsPortName)
+	}
+	for _, probe := range []string{"readinessProbe", "livenessProbe"} {
+		if isMetrics(dig(container, probe, "httpGet", "port")) {
+			t.Errorf("deployment.yaml %s probes the metrics port; /health and /ready are on PORT", probe)
+		}
+	}
+	servicePorts, _ := dig(k8sManifest(t, "service.yaml"), "spec", "ports").([]any)
+	for _, entry := range servicePorts {
+		if isMetrics(dig(entry, "port")) || isMetrics(dig(entry, "targetPort")) {
+			t.Errorf("service.yaml carries the metrics port (%v); the ingress or a LoadBalancer would publish it", entry)
+		}
+	}
+	servicePortNames := map[string]bool{}
+	for _, entry := range servicePorts {
+		servicePortNames[fmt.Sprint(dig(entry, "name"))] = true
+	}
+	rules, _ := dig(k8sManifest(t, "ingress.yaml"), "spec", "rules").([]any)
+	for _, rule := range rules {
+		paths, _ := dig(rule, "http", "paths").([]any)
+		for _, path := range paths {
+			backendPort := dig(path, "backend", "service", "port", "name")
+			if !servicePortNames[fmt.Sprint(backendPort)] || strings.HasPrefix(fmt.Sprint(dig(path, "path")), "/metrics") {
+				t.Errorf("ingress.yaml path %v to port %v: want only the Service's client ports", dig(path, "path"), backendPort)
+			}
+		}
+	}
+}
+
+// haproxyPorts matches the port of every `bind` and `server` line.
+var haproxyPorts = regexp.MustCompile(`(?m)^\s*(?:bind\s+\S*|server\s+\S+\s+[^\s:]+):(\d+)`)
+
 // TestShutdownFitsTheGracePeriod: the orchestrator must not kill a gateway
 // that is still draining (DRAIN_TIMEOUT) after the preStop sleep.
 func TestShutdownFitsTheGracePeriod(t *testing.T) {

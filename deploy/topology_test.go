@@ -198,18 +198,23 @@ var composeVariable = regexp.MustCompile(`\$\{([A-Z_][A-Z0-9_]*)(?:(:-|:\?)([^}]
 
 // gatewayNode is one gateway process of the topology.
 type gatewayNode struct {
-	name    string
-	port    int
-	process *process
+	name        string
+	port        int
+	metricsPort int // METRICS_PORT, moved like PORT
+	process     *process
 }
 
 func (n *gatewayNode) url(path string) string {
 	return "http://127.0.0.1:" + strconv.Itoa(n.port) + path
 }
 
+func (n *gatewayNode) metricsURL() string {
+	return "http://127.0.0.1:" + strconv.Itoa(n.metricsPort) + "/metrics"
+}
+
 // sockets reads the node's protrader5_sockets gauge.
 func (n *gatewayNode) sockets() (int, error) {
-	status, body, err := httpGet(n.url("/metrics"))
+	status, body, err := httpGet(n.metricsURL())
 	if err != nil || status != http.StatusOK {
 		return 0, fmt.Errorf("%s /metrics: %d %v", n.name, status, err)
 	}
@@ -243,8 +248,12 @@ func startTopology(t *testing.T) *topology {
 	backends := map[string]int{}
 	for _, name := range names {
 		environment := composeEnvironment(t, services[name])
-		node := &gatewayNode{name: name, port: redistest.FreePort(t)}
+		node := &gatewayNode{name: name, port: redistest.FreePort(t), metricsPort: redistest.FreePort(t)}
 		environment["PORT"] = strconv.Itoa(node.port)
+		if environment["METRICS_PORT"] == "" {
+			t.Fatalf("docker-compose.yml %s sets no METRICS_PORT", name)
+		}
+		environment["METRICS_PORT"] = strconv.Itoa(node.metricsPort)
 		environment["REDIS_URL"] = fmt.Sprintf("redis://127.0.0.1:%d", top.redisPort)
 		environment["TRUSTED_PROXIES"] = "127.0.0.1"
 		variables := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
