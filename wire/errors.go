@@ -72,7 +72,12 @@ var (
 	ErrInvalidOpCode = errors.New("wire: reserved opcode")
 
 	// ErrInvalidClosePayload is returned by ParseClosePayload for a close body of
-	// one byte, a status code that must not appear on the wire, or a reason that
-	// is not UTF-8 (RFC 6455 §5.5.1, §7.4).
+	// one byte or a status code that must not appear on the wire (RFC 6455
+	// §5.5.1, §7.4).
 	ErrInvalidClosePayload = errors.New("wire: invalid close payload")
+
+	// ErrCloseReasonNotUTF8 is returned by ParseClosePayload for a close body
+	// whose code is valid but whose reason is not UTF-8 (RFC 6455 §5.5.1);
+	// the answer to it is close code 1007 rather than 1002.
+	ErrCloseReasonNotUTF8 = errors.New("wire: close reason is not UTF-8")
 )

@@ -212,8 +212,9 @@ func AppendClose(dst []byte, code uint16, reason string) []byte {
 // ParseClosePayload parses the (unmasked) body of a close frame (RFC 6455
 // §5.5.1): an empty body gives CloseNoStatus. A one-byte body, a code that
 // must not be sent (§7.4.1, §7.4.2: below 1000, 1004-1006, 1015, 1016-2999
-// except the registered 1007-1014) or a reason that is not UTF-8 (§5.5.1)
-// gives ErrInvalidClosePayload. reason aliases payload.
+// except the registered 1007-1014) gives ErrInvalidClosePayload; a valid code
+// with a reason that is not UTF-8 (§5.5.1) gives ErrCloseReasonNotUTF8.
+// reason aliases payload.
 func ParseClosePayload(payload []byte) (code uint16, reason []byte, err error) {
 	switch {
 	case len(payload) == 0:
@@ -223,8 +224,11 @@ func ParseClosePayload(payload []byte) (code uint16, reason []byte, err error) {
 	}
 	code = binary.BigEndian.Uint16(payload)
 	reason = payload[2:]
-	if !validCloseCode(code) || !utf8.Valid(reason) {
+	if !validCloseCode(code) {
 		return 0, nil, ErrInvalidClosePayload
+	}
+	if !utf8.Valid(reason) {
+		return 0, nil, ErrCloseReasonNotUTF8
 	}
 	return code, reason, nil
 }

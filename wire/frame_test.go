@@ -208,7 +208,8 @@ func TestParseClosePayload(t *testing.T) {
 		{name: "code 1006", input: []byte{0x03, 0xee}, wantErr: ErrInvalidClosePayload},
 		{name: "code 1015", input: []byte{0x03, 0xf7}, wantErr: ErrInvalidClosePayload},
 		{name: "code 5000", input: []byte{0x13, 0x88}, wantErr: ErrInvalidClosePayload},
-		{name: "bad UTF-8 reason", input: []byte{0x03, 0xe8, 0xff}, wantErr: ErrInvalidClosePayload},
+		{name: "bad UTF-8 reason", input: []byte{0x03, 0xe8, 0xff}, wantErr: ErrCloseReasonNotUTF8},
+		{name: "bad code and bad UTF-8 reason", input: []byte{0x03, 0xed, 0xff}, wantErr: ErrInvalidClosePayload},
 	}
 	for _, test := range tests {
 		code, reason, err := ParseClosePayload(test.input)
