@@ -286,7 +286,9 @@ func TestBadInputBattery(t *testing.T) {
 	})
 	t.Run("ping flood", func(t *testing.T) {
 		b := newBattery(t, Config{})
-		conn, reader := rawDial(t, b.engine, nil)
+		client := dialClient(t, b.engine, nil)
+		client.connect(testToken(t, "pinger", time.Hour))
+		conn, reader := client.Conn(), client.ReadWriter()
 		const pings = 5000
 		for i := range pings {
 			writeFrames(t, conn, maskedFrame(true, ws.OpPing, []byte(fmt.Sprint(i))))

@@ -29,6 +29,10 @@ const (
 	ReasonTransportReplaced
 	// ReasonEventFlood: the socket sent events faster than allowed.
 	ReasonEventFlood
+	// ReasonInputFlood: the connection sent more before authenticating
+	// than Config.PreAuthFrames/PreAuthBytes allow, or faster than it is
+	// served (its unhandled input passed the bound).
+	ReasonInputFlood
 	closeReasonCount
 )
 
@@ -45,6 +49,7 @@ var closeReasonNames = [closeReasonCount]string{
 	ReasonShutdown:          "shutdown",
 	ReasonTransportReplaced: "transport_replaced",
 	ReasonEventFlood:        "event_flood",
+	ReasonInputFlood:        "input_flood",
 }
 
 // String returns the reason as logged and used as a metric label.

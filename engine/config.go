@@ -24,6 +24,8 @@ const (
 	DefaultMaxHeaderBytes      = 8 << 10
 	DefaultMaxSymbols          = 100_000
 	DefaultDrainTimeout        = 10 * time.Second
+	DefaultPreAuthFrames       = 32
+	DefaultPreAuthBytes        = 32 << 10
 )
 
 // maxShards is the most fanout shards: a symbol tracks its shards in a uint64.
@@ -73,6 +75,15 @@ type Config struct {
 	// bursts of twice that; a socket that keeps going after being refused is
 	// disconnected. Zero turns the limit off.
 	EventRate float64
+	// PreAuthFrames is how many WebSocket frames (or polling packets) a
+	// connection may send before its Socket.IO CONNECT succeeds; a stock
+	// client needs two or three. Past it the connection is closed
+	// (input_flood). Zero means DefaultPreAuthFrames (32).
+	PreAuthFrames int
+	// PreAuthBytes is how many payload bytes a connection may send before
+	// its CONNECT succeeds, and the largest frame it may send until then.
+	// Zero means DefaultPreAuthBytes (32 KiB).
+	PreAuthBytes int
 	// AllowOrigin decides whether a browser Origin may connect; nil allows all.
 	AllowOrigin func(origin string) bool
 	// MaxConnections bounds the Engine.IO sessions (WebSocket or polling)
@@ -149,6 +160,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPendingBytes <= 0 {
 		c.MaxPendingBytes = DefaultMaxPendingBytes
+	}
+	if c.PreAuthFrames <= 0 {
+		c.PreAuthFrames = DefaultPreAuthFrames
+	}
+	if c.PreAuthBytes <= 0 {
+		c.PreAuthBytes = DefaultPreAuthBytes
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout

@@ -71,6 +71,9 @@ type Conn struct {
 	fragmentOp         wire.OpCode
 	pendingAttachments int
 	headerToken        string // from Authorization: Bearer, until CONNECT
+	partialHead        []byte // the request head's first bytes while the rest is awaited
+	preAuthFrames      int    // frames (polling: packets) received before CONNECT succeeded
+	preAuthBytes       int    // their payload bytes
 
 	// dirty is set while the conn waits in its shard worker's flush list.
 	dirty atomic.Bool
@@ -79,6 +82,7 @@ type Conn struct {
 	state        connState      // guarded by mu
 	writing      bool           // guarded by mu; one writer at a time
 	parked       bool           // guarded by mu; the transport cannot take bytes now (a polling session with no GET waiting)
+	closing      bool           // guarded by mu; the goodbye is queued: nothing more is queued or collected after it
 	queue        *queueBuffer   // guarded by mu; nil while empty
 	pendingBytes int            // guarded by mu; user bytes queued or in flight
 	subs         []subscription // guarded by mu (and shard.mu to change)
@@ -101,7 +105,8 @@ type Conn struct {
 	connectDeadline   int64
 	tokenExpiry       int64
 	handshakeDeadline int64
-	timerAt           int64 // when the wheel visits next; 0 = not scheduled
+	timerAt           int64  // when the wheel visits next; 0 = not scheduled
+	timerSlot         uint16 // the wheel slot of the entry for timerAt
 
 	// Event rate limiting (token bucket), guarded by mu.
 	eventTokens   float64
@@ -115,7 +120,7 @@ func (c *Conn) wants(stream Stream) bool { return c.streams&(1<<stream) != 0 }
 // MaxPendingBytes: when frame would pass it, nothing is queued and it
 // reports false (the caller may flush and try once more).
 func (c *Conn) enqueueLocked(frame *Frame, user bool, key uint64) bool {
-	if c.state == stateClosed {
+	if c.state == stateClosed || c.closing {
 		return true
 	}
 	if key != 0 && c.queue != nil {
@@ -224,6 +229,19 @@ func (c *Conn) collectLocked(scratch *flushScratch) (userBytes int) {
 		}
 		c.releaseQueueLocked()
 	}
+	if !c.closing { // nothing may follow the goodbye
+		c.collectTicksLocked(scratch)
+	}
+	scratch.buffers = scratch.buffers[:0]
+	for _, frame := range scratch.frames {
+		scratch.buffers = append(scratch.buffers, frame.WebSocket())
+	}
+	return userBytes
+}
+
+// collectTicksLocked appends the market frames newer than each
+// subscription's last delivery.
+func (c *Conn) collectTicksLocked(scratch *flushScratch) {
 	var skipped uint64
 	for i := range c.subs {
 		sub := &c.subs[i]
@@ -234,11 +252,6 @@ func (c *Conn) collectLocked(scratch *flushScratch) (userBytes int) {
 	if skipped > 0 && c.shard != nil {
 		c.shard.conflated.Add(skipped)
 	}
-	scratch.buffers = scratch.buffers[:0]
-	for _, frame := range scratch.frames {
-		scratch.buffers = append(scratch.buffers, frame.WebSocket())
-	}
-	return userBytes
 }
 
 // flush writes out what is pending. Only one goroutine writes to a
@@ -325,10 +338,12 @@ func (c *Conn) writeSlowly(buffers [][]byte, userBytes int) {
 	}
 }
 
-// closeWith ends the connection once, for reason.
+// closeWith ends the connection once, for reason. Every close is counted
+// by reason (a slowloris closed by the handshake timeout too); only sessions
+// that were open are logged.
 func (c *Conn) closeWith(reason CloseReason) {
 	c.mu.Lock()
-	if c.state == stateClosed {
+	if c.state == stateClosed || c.state == stateHandoff {
 		c.mu.Unlock()
 		return
 	}
@@ -339,13 +354,11 @@ func (c *Conn) closeWith(reason CloseReason) {
 	c.mu.Unlock()
 	// Counted before the socket closes, so that whoever sees it close also
 	// sees the count.
-	if wasOpen {
-		c.engine.metrics.closed(reason)
-		if reason != ReasonClientClosed {
-			c.engine.logCloseReason(c, reason)
-		}
+	c.engine.metrics.closed(reason)
+	if wasOpen && reason != ReasonClientClosed {
+		c.engine.logCloseReason(c, reason)
 	}
-	c.engine.forget(c)
+	c.engine.retire(c)
 	c.sink.close()
 }
 

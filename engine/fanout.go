@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"hash/maphash"
 	"math/bits"
 	"sync"
@@ -42,6 +43,9 @@ type shardEvent struct {
 	userID string
 	stream Stream
 	key    uint64
+	// reached, when set, makes the event a barrier: it is closed once
+	// every event posted before it has been queued to its sockets.
+	reached chan struct{}
 }
 
 func newShard(engine *Engine, index int) *shard {
@@ -90,8 +94,13 @@ func (s *shard) run(done <-chan struct{}) {
 // connection once: a burst of ticks costs one write per connection.
 func (s *shard) deliver(events []shardEvent) {
 	s.mu.Lock()
+	var barriers []chan struct{}
 	for i := range events {
 		event := &events[i]
+		if event.reached != nil {
+			barriers = append(barriers, event.reached)
+			continue
+		}
 		if event.ring != nil {
 			// Cleared before reading subscribers: a tick pushed from now on
 			// queues the symbol again rather than being missed.
@@ -127,6 +136,28 @@ func (s *shard) deliver(events []shardEvent) {
 		s.closing[i] = nil
 	}
 	s.closing = s.closing[:0]
+	for _, reached := range barriers {
+		close(reached)
+	}
+}
+
+// deliverPending waits until every shard has queued everything posted to
+// it before the call, or until ctx ends or the workers have stopped.
+func (e *Engine) deliverPending(ctx context.Context) {
+	barriers := make([]chan struct{}, len(e.shards))
+	for i, s := range e.shards {
+		barriers[i] = make(chan struct{})
+		s.post(shardEvent{reached: barriers[i]})
+	}
+	for _, reached := range barriers {
+		select {
+		case <-reached:
+		case <-ctx.Done():
+			return
+		case <-e.done:
+			return
+		}
+	}
 }
 
 func (s *shard) markDirty(c *Conn) {

@@ -82,4 +82,7 @@ func rawFrame(bytes []byte) *Frame {
 var (
 	pingFrame = newTextFrame([]byte{byte(wire.PacketPing)})
 	noopFrame = newTextFrame([]byte{byte(wire.PacketNoop)})
+	// closePacketFrame is the Engine.IO close packet, the goodbye of a
+	// long-polling session (a WebSocket gets a close frame instead).
+	closePacketFrame = newTextFrame([]byte{byte(wire.PacketClose)})
 )

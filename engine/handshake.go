@@ -25,20 +25,11 @@ func (e *Engine) onPrepare(connection netpoll.Connection) context.Context {
 	if address := connection.RemoteAddr(); address != nil {
 		c.remoteIP = hostOf(address.String())
 	}
-	c.mu.Lock()
-	c.state = stateHandshake
-	c.handshakeDeadline = timeNow() + int64(e.config.HandshakeTimeout)
-	c.scheduleNextLocked()
-	c.mu.Unlock()
 	connection.AddCloseCallback(func(connection netpoll.Connection) error {
 		e.onNetpollClose(c, connection)
 		return nil
 	})
-	e.connsMu.Lock()
-	e.conns[c] = struct{}{}
-	e.connsMu.Unlock()
-	e.metrics.connections.Add(1)
-	e.metrics.accepted.Add(1)
+	e.accept(c)
 	return context.WithValue(context.Background(), connKey{}, c)
 }
 
@@ -59,7 +50,7 @@ func (e *Engine) onRequest(ctx context.Context, connection netpoll.Connection) e
 	}
 	switch state {
 	case stateHandshake:
-		e.serveHandshake(c, connection.Reader(), func() { e.handOff(c, connection) })
+		e.serveHandshake(c, connection.Reader(), func() { e.detach(c, connection) })
 	case stateOpen:
 		e.readFrames(c, connection.Reader())
 	case stateClosed:
@@ -78,7 +69,8 @@ func (e *Engine) onNetpollClose(c *Conn, connection netpoll.Connection) {
 	c.mu.Unlock()
 	switch {
 	case handoff:
-		e.front.adopt(connection)
+		e.front.adopt(connection, c.partialHead)
+		c.partialHead = nil
 		return
 	case forward != nil:
 		forward.closeWith(ReasonClientClosed)
@@ -106,30 +98,9 @@ type frameReader interface {
 // Engine.IO stays on netpoll; every other request (health, metrics,
 // polling, errors) is handed to net/http.
 func (e *Engine) serveHandshake(c *Conn, reader frameReader, handOff func()) {
-	var head []byte
-	for {
-		buffered := reader.Len()
-		peeked, err := reader.Peek(buffered)
-		if err != nil {
-			c.closeWith(ReasonClientClosed)
-			return
-		}
-		if end := bytes.Index(peeked, headEnd); end >= 0 {
-			head = peeked[:end+len(headEnd)]
-			break
-		}
-		if buffered >= DefaultMaxHeaderBytes {
-			e.metrics.handshakeRefusals("header_too_large")
-			c.send(rawFrame([]byte("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")))
-			c.closeWith(ReasonProtocolError)
-			return
-		}
-		// Wait (up to the read timeout) for more of the head.
-		if _, err := reader.Peek(buffered + 1); err != nil {
-			e.metrics.handshakeRefusals("timeout")
-			c.closeWith(ReasonHandshakeTimeout)
-			return
-		}
+	head, consumed, complete := e.readHead(c, reader)
+	if !complete {
+		return
 	}
 	request, ok := parseRequestHead(head)
 	if !ok {
@@ -153,7 +124,7 @@ func (e *Engine) serveHandshake(c *Conn, reader frameReader, handOff func()) {
 	if session == nil {
 		if reason := e.limits.admit(c.remoteIP, timeNow()); reason != "" {
 			e.metrics.handshakeRefusals(reason)
-			_ = reader.Skip(len(head))
+			_ = reader.Skip(consumed)
 			_ = reader.Release()
 			status, body := refusalStatus(reason)
 			c.send(rawFrame(plainResponse(status, body)))
@@ -167,16 +138,17 @@ func (e *Engine) serveHandshake(c *Conn, reader frameReader, handOff func()) {
 	// would let its buffered reader swallow the frames that follow.
 	if _, err := upgrader.Upgrade(readWriter{Reader: bytes.NewReader(head), Writer: &response}); err != nil {
 		e.metrics.handshakeRefusals("bad_upgrade")
-		_ = reader.Skip(len(head))
+		_ = reader.Skip(consumed)
 		_ = reader.Release()
 		c.send(rawFrame(response.Bytes()))
 		c.closeWith(ReasonProtocolError)
 		return
 	}
-	if err := reader.Skip(len(head)); err != nil {
+	if err := reader.Skip(consumed); err != nil {
 		c.closeWith(ReasonClientClosed)
 		return
 	}
+	c.partialHead = nil
 	e.metrics.upgrades.Add(1)
 	if session != nil {
 		e.startProbe(c, response.Bytes(), session)
@@ -221,16 +193,54 @@ func (e *Engine) serveHandshake(c *Conn, reader frameReader, handOff func()) {
 	_ = reader.Release()
 }
 
-// handOff detaches the socket from netpoll; onNetpollClose then gives it to
-// net/http with the bytes read so far.
-func (e *Engine) handOff(c *Conn, connection netpoll.Connection) {
-	c.mu.Lock()
-	c.state = stateHandoff
-	c.mu.Unlock()
-	e.connsMu.Lock()
-	delete(e.conns, c)
-	e.connsMu.Unlock()
-	e.metrics.connections.Add(-1)
+// readHead gathers c's request head without ever waiting for bytes: an
+// incomplete head is moved out of the reader into c.partialHead, and the
+// caller returns until more arrive (the wheel's handshake deadline bounds
+// how long that may take), so a slowloris costs its bytes and no
+// goroutine. complete is false while the head is incomplete or when c was
+// closed. head may alias the reader's buffer: it is valid until the caller
+// skips consumed, the number of the reader's bytes it spans. The head may
+// not pass DefaultMaxHeaderBytes, wherever the reads happen to split it.
+func (e *Engine) readHead(c *Conn, reader frameReader) (head []byte, consumed int, complete bool) {
+	buffered := reader.Len()
+	peeked, err := reader.Peek(buffered)
+	if err != nil {
+		c.closeWith(ReasonClientClosed)
+		return nil, 0, false
+	}
+	saved := len(c.partialHead)
+	data := peeked
+	if saved > 0 {
+		data = append(c.partialHead, peeked...)
+	}
+	window := data[:min(len(data), DefaultMaxHeaderBytes)]
+	if end := bytes.Index(window, headEnd); end >= 0 {
+		head = data[:end+len(headEnd)]
+		return head, len(head) - saved, true
+	}
+	if len(data) >= DefaultMaxHeaderBytes {
+		e.metrics.handshakeRefusals("header_too_large")
+		c.partialHead = nil
+		c.send(rawFrame([]byte("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")))
+		c.closeWith(ReasonProtocolError)
+		return nil, 0, false
+	}
+	c.partialHead = data[:len(data):len(data)]
+	if saved == 0 {
+		c.partialHead = append([]byte(nil), peeked...)
+	}
+	_ = reader.Skip(buffered)
+	_ = reader.Release()
+	return nil, 0, false
+}
+
+// detach hands c to net/http: it leaves the engine, and netpoll lets go of
+// the socket; onNetpollClose then gives it to net/http with the bytes read
+// so far.
+func (e *Engine) detach(c *Conn, connection netpoll.Connection) {
+	if !e.handOff(c) {
+		return
+	}
 	detacher, ok := connection.(interface{ Detach() error })
 	if !ok {
 		_ = connection.Close()

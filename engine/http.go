@@ -38,10 +38,26 @@ func newHTTPFront(e *Engine) *httpFront {
 		Handler:           mux,
 		ReadHeaderTimeout: e.config.HandshakeTimeout,
 		IdleTimeout:       2 * e.config.PingInterval,
-		MaxHeaderBytes:    DefaultMaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(e.logger.Handler(), slog.LevelDebug),
+		// net/http reads up to MaxHeaderBytes plus 4096 bytes of slack, so
+		// this keeps a head within DefaultMaxHeaderBytes, as on the event
+		// loop (later requests of a kept-alive connection may take what
+		// net/http read ahead too, at most 4 KiB more).
+		MaxHeaderBytes: DefaultMaxHeaderBytes - 4096,
+		ErrorLog:       slog.NewLogLogger(e.logger.Handler(), slog.LevelDebug),
+		ConnState:      front.countConnection,
 	}
 	return front
+}
+
+// countConnection keeps the http_connections gauge: every connection
+// net/http is given ends in StateClosed (none is hijacked here).
+func (f *httpFront) countConnection(_ net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		f.engine.metrics.httpConnections.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		f.engine.metrics.httpConnections.Add(-1)
+	}
 }
 
 func (f *httpFront) serve() {
@@ -60,13 +76,15 @@ func (f *httpFront) shutdown(ctx context.Context) error {
 }
 
 // adopt turns a socket netpoll has just detached into a net.Conn for
-// net/http, with the bytes netpoll had already read put back in front.
-func (f *httpFront) adopt(connection netpoll.Connection) {
+// net/http, with the bytes already read put back in front: those the
+// handshake moved out (read, the start of the head) and those still in
+// netpoll's buffer.
+func (f *httpFront) adopt(connection netpoll.Connection, read []byte) {
 	reader := connection.Reader()
-	var buffered []byte
+	buffered := read
 	if n := reader.Len(); n > 0 {
 		if peeked, err := reader.Peek(n); err == nil {
-			buffered = append([]byte(nil), peeked...)
+			buffered = append(buffered[:len(buffered):len(buffered)], peeked...)
 		}
 	}
 	withFd, ok := connection.(interface{ Fd() int })

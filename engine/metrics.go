@@ -20,6 +20,7 @@ type metrics struct {
 	unknownEvents    atomic.Uint64
 	protocolErrors   atomic.Uint64
 	tokenExpiries    atomic.Uint64
+	httpConnections  atomic.Int64 // connections handed to net/http and still open
 	symbolTableFull  atomic.Uint64
 	snapshotsSkipped atomic.Uint64
 	disconnects      [closeReasonCount]atomic.Uint64
@@ -78,6 +79,9 @@ var (
 	descUnknownEvents = prometheus.NewDesc("protrader5_unknown_events_total", "Client events ignored because their name is unknown.", nil, nil)
 	descProtocol      = prometheus.NewDesc("protrader5_protocol_errors_total", "Malformed Socket.IO packets received.", nil, nil)
 	descTokenExpiries = prometheus.NewDesc("protrader5_token_expiries_total", "Sockets disconnected because their token expired.", nil, nil)
+	descHTTPConns     = prometheus.NewDesc("protrader5_http_connections", "Plain HTTP connections (probes, scrapes, long-polling) held by net/http.", nil, nil)
+	descPolling       = prometheus.NewDesc("protrader5_polling_sessions", "Long-polling sessions known by id.", nil, nil)
+	descTimerEntries  = prometheus.NewDesc("protrader5_timer_entries", "Entries in the connection timer wheel (one per live connection at most).", nil, nil)
 	descLabelled      = map[string]*prometheus.Desc{
 		"auth_failures":      prometheus.NewDesc("protrader5_auth_failures_total", "Refused CONNECTs by reason.", []string{"reason"}, nil),
 		"refusals":           prometheus.NewDesc("protrader5_event_refusals_total", "Client events refused, by error code.", []string{"code"}, nil),
@@ -87,7 +91,8 @@ var (
 
 func (c engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{descConnections, descSockets, descSubscriptions, descSymbols, descAccepted, descUpgrades,
-		descDeliveries, descConflated, descTicks, descUserMessages, descDisconnects, descUnknownEvents, descProtocol, descTokenExpiries} {
+		descDeliveries, descConflated, descTicks, descUserMessages, descDisconnects, descUnknownEvents, descProtocol, descTokenExpiries,
+		descHTTPConns, descPolling, descTimerEntries} {
 		ch <- desc
 	}
 	for _, desc := range descLabelled {
@@ -128,6 +133,9 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descUnknownEvents, m.unknownEvents.Load())
 	counter(descProtocol, m.protocolErrors.Load())
 	counter(descTokenExpiries, m.tokenExpiries.Load())
+	gauge(descHTTPConns, float64(m.httpConnections.Load()))
+	gauge(descPolling, float64(e.pollingSessions()))
+	gauge(descTimerEntries, float64(e.wheel.size()))
 	m.labelledMu.Lock()
 	for key, value := range m.labelled {
 		counter(descLabelled[key[0]], value.Load(), key[1])
@@ -138,19 +146,25 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 // Stats is a snapshot of the engine's counters, for tests and the load
 // generator's in-process runs.
 type Stats struct {
-	Connections int64
-	Sockets     int64
-	Deliveries  uint64
-	Conflated   uint64
-	Disconnects map[string]uint64
+	Connections     int64 // connections the engine holds (sockets and polling sessions)
+	HTTPConnections int64 // connections handed to net/http and still open
+	PollingSessions int   // long-polling sessions known by id
+	TimerEntries    int   // entries in the timer wheel
+	Sockets         int64
+	Deliveries      uint64
+	Conflated       uint64
+	Disconnects     map[string]uint64
 }
 
 // Stats returns the engine's counters now.
 func (e *Engine) Stats() Stats {
 	stats := Stats{
-		Connections: e.metrics.connections.Load(),
-		Sockets:     e.metrics.sockets.Load(),
-		Disconnects: make(map[string]uint64),
+		Connections:     e.metrics.connections.Load(),
+		HTTPConnections: e.metrics.httpConnections.Load(),
+		PollingSessions: e.pollingSessions(),
+		TimerEntries:    e.wheel.size(),
+		Sockets:         e.metrics.sockets.Load(),
+		Disconnects:     make(map[string]uint64),
 	}
 	for _, s := range e.shards {
 		stats.Deliveries += s.deliveries.Load()

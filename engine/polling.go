@@ -198,6 +198,13 @@ func (e *Engine) session(sid string) *Conn {
 	return e.sessions[sid]
 }
 
+// pollingSessions returns how many polling sessions are known by id.
+func (e *Engine) pollingSessions() int {
+	e.sessionsMu.RLock()
+	defer e.sessionsMu.RUnlock()
+	return len(e.sessions)
+}
+
 func (e *Engine) removeSession(sid string, c *Conn) {
 	e.sessionsMu.Lock()
 	if e.sessions[sid] == c {
@@ -237,10 +244,7 @@ func (e *Engine) openPollingSession(w http.ResponseWriter, r *http.Request, clie
 	e.sessionsMu.Lock()
 	e.sessions[c.sid] = c
 	e.sessionsMu.Unlock()
-	e.connsMu.Lock()
-	e.conns[c] = struct{}{}
-	e.connsMu.Unlock()
-	e.metrics.connections.Add(1)
+	e.track(c)
 	e.limits.opened(clientIP, c)
 	e.servePoll(w, r, c)
 }
@@ -372,6 +376,10 @@ func (e *Engine) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 		return
 	}
 	err = wire.DecodePayload(body, func(packet wire.Packet) error {
+		if !c.authenticated() && !e.chargePreAuth(c, len(packet.Data)) {
+			c.closeWith(ReasonInputFlood)
+			return errStopPayload
+		}
 		if !e.handlePacket(c, packet) {
 			return errStopPayload
 		}

@@ -149,34 +149,23 @@ func (e *Engine) Draining() bool { return e.draining.Load() }
 // close calls it, waits, then calls Shutdown (which calls it too).
 func (e *Engine) StartDrain() { e.draining.Store(true) }
 
-// Shutdown drains the gateway (CONTRACT §9): /ready turns 503, new
-// connections are refused, every WebSocket gets a close (1001) and every
-// polling session's waiting GET the Engine.IO close packet, so that clients
-// reconnect elsewhere, and the loop stops. It returns when all
-// is closed or ctx ends, whichever is first.
+// Shutdown drains the gateway: /ready turns 503, new connections are
+// refused, and every session is sent its goodbye (a WebSocket close 1001,
+// or the Engine.IO close packet for a long-polling session) so that clients
+// reconnect elsewhere. Everything published before Shutdown was called is
+// queued before the goodbyes; until its goodbye is queued a session keeps
+// receiving what is published, and everything queued before it is written
+// before the socket closes. Then the loop stops. It returns when
+// all is closed or ctx ends, whichever is first; at ctx's end the sessions
+// still writing are closed as they are.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.serveMu.Lock()
 	e.StartDrain()
 	serving := e.serving
 	e.serveMu.Unlock()
-	e.connsMu.Lock()
-	conns := make([]*Conn, 0, len(e.conns))
-	for c := range e.conns {
-		conns = append(conns, c)
-	}
-	e.connsMu.Unlock()
-	// One deadline for all: a crowd of slow sockets must not add up.
-	writeDeadline := time.Now().Add(shutdownWriteWait)
-	for _, c := range conns {
-		c.mu.Lock()
-		open := c.state == stateOpen
-		c.mu.Unlock()
-		if open {
-			c.send(rawFrame(goingAwayFrame))
-			c.waitWritten(writeDeadline)
-		}
-		c.closeWith(ReasonShutdown)
-	}
+	// What was published before the drain goes out before the goodbyes.
+	e.deliverPending(ctx)
+	e.sayGoodbye(ctx)
 	var errs []error
 	e.closeTLSListener()
 	if serving != nil {
@@ -204,36 +193,80 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// shutdownWriteWait bounds how long Shutdown lets the sockets' close frames
-// leave before closing them (a goroutine writer may still hold one).
-const shutdownWriteWait = 100 * time.Millisecond
+// goodbyePoll is how often Shutdown looks for sessions whose goodbye has
+// been written.
+const goodbyePoll = 2 * time.Millisecond
 
-// waitWritten waits, at most until deadline, until c has no write in progress.
-func (c *Conn) waitWritten(deadline time.Time) {
-	for {
-		c.mu.Lock()
-		writing := c.writing
-		c.mu.Unlock()
-		if !writing || time.Now().After(deadline) {
+// sayGoodbye queues every open session's goodbye behind what it already
+// has queued, and closes each one once all of that is written, or at ctx's
+// end.
+func (e *Engine) sayGoodbye(ctx context.Context) {
+	e.connsMu.Lock()
+	conns := make([]*Conn, 0, len(e.conns))
+	for c := range e.conns {
+		conns = append(conns, c)
+	}
+	e.connsMu.Unlock()
+	waiting := conns[:0]
+	for _, c := range conns {
+		if c.goodbye() {
+			waiting = append(waiting, c)
+		} else {
+			c.closeWith(ReasonShutdown)
+		}
+	}
+	for len(waiting) > 0 {
+		still := waiting[:0]
+		for _, c := range waiting {
+			if c.written() {
+				c.closeWith(ReasonShutdown)
+			} else {
+				still = append(still, c)
+			}
+		}
+		clear(waiting[len(still):])
+		waiting = still
+		if len(waiting) == 0 {
 			return
 		}
-		time.Sleep(time.Millisecond)
+		select {
+		case <-ctx.Done():
+			for _, c := range waiting {
+				c.closeWith(ReasonShutdown)
+			}
+			return
+		case <-time.After(goodbyePoll):
+		}
 	}
+}
+
+// goodbye queues the session's last frame and stops anything more being
+// queued after it. It reports false for a connection that is not an open
+// session (a handshake in progress, a probe), which is simply closed.
+func (c *Conn) goodbye() bool {
+	c.mu.Lock()
+	if c.state != stateOpen || c.probing != nil || c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	frame := rawFrame(goingAwayFrame)
+	if c.polling != nil && c.polling.websocket.Load() == nil {
+		frame = closePacketFrame
+	}
+	c.enqueueLocked(frame, false, 0)
+	c.closing = true
+	c.mu.Unlock()
+	c.flush()
+	return true
+}
+
+// written reports whether everything queued for c has been written.
+func (c *Conn) written() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == stateClosed || (c.queue == nil && !c.writing)
 }
 
 func (e *Engine) stop() {
 	e.stopOnce.Do(func() { close(e.done) })
-}
-
-// forget drops c from the engine's indexes once it is closed.
-func (e *Engine) forget(c *Conn) {
-	e.leave(c)
-	e.limits.closed(c)
-	e.connsMu.Lock()
-	_, known := e.conns[c]
-	delete(e.conns, c)
-	e.connsMu.Unlock()
-	if known {
-		e.metrics.connections.Add(-1)
-	}
 }

@@ -30,18 +30,15 @@ func (e *Engine) handleMessage(c *Conn, data []byte) bool {
 			c.mu.Unlock()
 		}
 	case wire.SocketEvent, wire.SocketBinaryEvent:
-		if packet.Type == wire.SocketBinaryEvent {
-			// Binary arguments are not part of this API: the attachments
-			// are read and dropped, the event itself ignored.
-			c.pendingAttachments = packet.Attachments
-			e.metrics.unknownEvents.Add(1)
-			return true
-		}
-		e.handleEvent(c, packet)
+		return e.handleEvent(c, packet)
 	case wire.SocketAck, wire.SocketBinaryAck:
-		// The server never asks clients for acks.
+		// The server never asks clients for acks; they still count
+		// against the event rate.
 		if packet.Type == wire.SocketBinaryAck {
 			c.pendingAttachments = packet.Attachments
+		}
+		if _, flood := c.allowEvent(); flood {
+			return e.closeEventFlood(c)
 		}
 	default:
 		return false // CONNECT_ERROR is server-to-client only
@@ -118,22 +115,42 @@ func (e *Engine) handleConnect(c *Conn, packet wire.SocketPacket) {
 	c.send(newTextFrame(wire.AppendConnect(nil, "/", socketID)))
 }
 
-// handleEvent runs one client event of CONTRACT §3 and answers it.
-func (e *Engine) handleEvent(c *Conn, packet wire.SocketPacket) {
+// handleEvent runs one client event and answers it; false means the
+// connection was closed. Every event counts against the socket's event
+// rate, whatever its namespace or name, before anything else is done with
+// it. A payload the reference parser refuses (not an array, no name, a
+// reserved name) closes the connection as it does there; a numeric name,
+// which it accepts, is ignored like any unknown event.
+func (e *Engine) handleEvent(c *Conn, packet wire.SocketPacket) bool {
+	allowed, flood := c.allowEvent()
+	if flood {
+		return e.closeEventFlood(c)
+	}
+	event, err := wire.ParseEvent(packet.Data)
+	switch {
+	case err == wire.ErrInvalidEventName:
+		e.metrics.unknownEvents.Add(1)
+		return true
+	case err != nil:
+		e.metrics.protocolErrors.Add(1)
+		return false
+	}
+	if packet.Type == wire.SocketBinaryEvent {
+		// Binary arguments are not part of this API: the attachments are
+		// read and dropped, the event itself ignored.
+		c.pendingAttachments = packet.Attachments
+		e.metrics.unknownEvents.Add(1)
+		return true
+	}
 	c.mu.Lock()
 	connected := c.connected && packet.Namespace == "/"
 	c.mu.Unlock()
 	if !connected {
-		return // events for a namespace the socket has not joined are ignored
+		return true // events for a namespace the socket has not joined are ignored
 	}
-	event, err := wire.ParseEvent(packet.Data)
-	if err != nil {
-		e.metrics.unknownEvents.Add(1)
-		return
-	}
-	if !c.allowEvent() {
+	if !allowed {
 		e.reply(c, packet.ID, event.Name, nil, &refusal{code: "RATE_LIMITED", message: "too many events"})
-		return
+		return true
 	}
 	var argument []byte
 	if len(event.Args) > 0 {
@@ -154,12 +171,13 @@ func (e *Engine) handleEvent(c *Conn, packet wire.SocketPacket) {
 		result, failure = e.streamEvent(c, StreamNotifications, event.Name[0] == 's')
 	default:
 		e.metrics.unknownEvents.Add(1)
-		return
+		return true
 	}
 	e.reply(c, packet.ID, event.Name, result, failure)
 	if failure == nil && event.Name == "subscribe:positions" {
 		e.sendPositions(c)
 	}
+	return true
 }
 
 type marketPayload struct {
@@ -243,12 +261,13 @@ func (e *Engine) reply(c *Conn, ackID int64, eventName string, result any, failu
 	c.send(newTextFrame(wire.AppendAck(nil, "/", ackID, body)))
 }
 
-// allowEvent takes one token from the socket's event bucket. A socket that
-// keeps flooding after being refused is disconnected.
-func (c *Conn) allowEvent() bool {
+// allowEvent takes one token from the socket's event bucket. flood reports
+// a socket that kept sending after more refusals than a burst: it must be
+// closed. Only the reader calls it.
+func (c *Conn) allowEvent() (allowed, flood bool) {
 	rate := c.engine.config.EventRate
 	if rate <= 0 {
-		return true
+		return true, false
 	}
 	burst := 2 * rate
 	now := timeNow()
@@ -262,11 +281,14 @@ func (c *Conn) allowEvent() bool {
 	c.eventRefill = now
 	if c.eventTokens >= 1 {
 		c.eventTokens--
-		return true
+		return true, false
 	}
 	c.eventRefusals++
-	if c.eventRefusals > int(burst) {
-		go c.closeWith(ReasonEventFlood)
-	}
-	return false
+	return false, c.eventRefusals > int(burst)
+}
+
+// closeEventFlood closes a socket that flooded events, and returns false for
+// the caller to stop reading.
+func (e *Engine) closeEventFlood(c *Conn) bool {
+	return e.closeProtocol(c, wire.ClosePolicyViolation, ReasonEventFlood)
 }

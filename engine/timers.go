@@ -8,8 +8,8 @@ import (
 // every deadline that is due and schedules the next one.
 func (c *Conn) onTimer(at, now int64) {
 	c.mu.Lock()
-	if c.timerAt != at || c.state == stateClosed {
-		c.mu.Unlock() // stale entry
+	if c.timerAt != at || c.state == stateClosed || c.state == stateHandoff {
+		c.mu.Unlock() // stale entry, or a connection the engine let go of
 		return
 	}
 	c.timerAt = 0

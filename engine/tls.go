@@ -63,25 +63,17 @@ func (e *Engine) closeTLSListener() {
 func (e *Engine) serveTLSConn(conn net.Conn) {
 	reader := &streamReader{conn: conn, timeout: e.config.HandshakeTimeout}
 	c := &Conn{engine: e, sink: &streamSink{conn: conn, timeout: e.config.WriteTimeout}, remoteIP: hostOf(conn.RemoteAddr().String())}
-	c.mu.Lock()
-	c.state = stateHandshake
-	c.handshakeDeadline = timeNow() + int64(e.config.HandshakeTimeout)
-	c.scheduleNextLocked()
-	c.mu.Unlock()
-	e.connsMu.Lock()
-	e.conns[c] = struct{}{}
-	e.connsMu.Unlock()
-	e.metrics.connections.Add(1)
-	e.metrics.accepted.Add(1)
+	e.accept(c)
 
 	handedOff := false
 	handOff := func() {
 		handedOff = true
-		c.mu.Lock()
-		c.state = stateHandoff
-		c.mu.Unlock()
-		e.forget(c)
-		buffered := append([]byte(nil), reader.buffer[reader.start:reader.end]...)
+		if !e.handOff(c) {
+			_ = conn.Close()
+			return
+		}
+		buffered := append(c.partialHead[:len(c.partialHead):len(c.partialHead)], reader.buffer[reader.start:reader.end]...)
+		c.partialHead = nil
 		_ = conn.SetDeadline(time.Time{})
 		if !e.front.listener.deliver(&prefixedConn{Conn: conn, prefix: buffered}) {
 			_ = conn.Close()

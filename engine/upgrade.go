@@ -123,7 +123,7 @@ func (e *Engine) completeUpgrade(probe, session *Conn) bool {
 		waiter <- []byte{byte(wire.PacketNoop)}
 	}
 	// The probe's Conn is done; its socket now belongs to the session.
-	e.forget(probe)
+	e.retire(probe)
 	session.flush()
 	return true
 }

@@ -6,13 +6,24 @@ import (
 	"github.com/protrader5/ws-gateway/wire"
 )
 
-// readFrames consumes every complete WebSocket frame netpoll has buffered.
-// A partly received frame is waited for (netpoll's read timeout bounds the
-// wait): returning with it buffered would make netpoll call again at once.
+// maxFramesPerRead bounds the frames one call of readFrames handles before
+// it returns to netpoll, which calls again while bytes remain.
+const maxFramesPerRead = 256
+
+// readFrames consumes the complete WebSocket frames netpoll has buffered.
+// Each frame's bytes are released as soon as it is handled, and a
+// connection whose unhandled input passes its limit (inputLimit) is closed:
+// a client that sends faster than it is served cannot make netpoll buffer
+// without bound. A partly received frame is waited for (netpoll's read
+// timeout bounds the wait): returning with it buffered would make netpoll
+// call again at once.
 func (e *Engine) readFrames(c *Conn, reader frameReader) {
-	defer reader.Release()
-	maxFrame := int64(e.config.MaxPayload) + 16 // the Engine.IO type byte and some slack
-	for reader.Len() > 0 {
+	for frames := 0; reader.Len() > 0 && frames < maxFramesPerRead; frames++ {
+		authenticated := c.authenticated()
+		if reader.Len() > e.inputLimit(c, authenticated) {
+			e.closeProtocol(c, wire.ClosePolicyViolation, ReasonInputFlood)
+			return
+		}
 		head, err := reader.Peek(2)
 		if err != nil {
 			c.closeWith(ReasonClientClosed)
@@ -24,6 +35,7 @@ func (e *Engine) readFrames(c *Conn, reader frameReader) {
 			return
 		}
 		header, _, err := wire.ParseFrameHeader(head)
+		maxFrame := e.maxFrame(authenticated)
 		switch {
 		case err != nil, !header.Masked, header.Rsv != 0:
 			// RFC 6455 §5.1: client frames are masked; §5.2: no extension
@@ -32,6 +44,9 @@ func (e *Engine) readFrames(c *Conn, reader frameReader) {
 			return
 		case header.Length > maxFrame || int64(len(c.fragment))+header.Length > maxFrame:
 			e.closeProtocol(c, wire.CloseMessageTooBig, ReasonMessageTooBig)
+			return
+		case !authenticated && !e.chargePreAuth(c, int(header.Length)):
+			e.closeProtocol(c, wire.ClosePolicyViolation, ReasonInputFlood)
 			return
 		}
 		total := size + int(header.Length)
@@ -45,8 +60,10 @@ func (e *Engine) readFrames(c *Conn, reader frameReader) {
 		ok := e.handleFrame(c, header, payload)
 		// The payload aliases netpoll's buffer: nothing may keep it past here.
 		if err := reader.Skip(total); err != nil || !ok {
+			_ = reader.Release()
 			return
 		}
+		_ = reader.Release()
 		if c.forward != nil {
 			// The probe just completed an upgrade: what follows belongs
 			// to the session. forward is written only by this reader.
@@ -89,11 +106,23 @@ func (e *Engine) handleFrame(c *Conn, header wire.FrameHeader, payload []byte) b
 	case wire.OpPong:
 		return true
 	case wire.OpClose:
+		// RFC 6455 §7.4.1: an invalid close body (one byte, a code no peer
+		// may send such as 1005, a reason that is not UTF-8) is a protocol
+		// error, answered 1002 or 1007; a valid one is echoed.
+		code, _, err := wire.ParseClosePayload(payload)
+		switch {
+		case err == wire.ErrCloseReasonNotUTF8:
+			return e.closeProtocol(c, wire.CloseInvalidPayload, ReasonProtocolError)
+		case err != nil:
+			return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+		case code == wire.CloseNoStatus:
+			code = wire.CloseNormal
+		}
 		c.mu.Lock()
 		open := c.state == stateOpen
 		c.mu.Unlock()
 		if open {
-			c.send(rawFrame(wire.AppendClose(nil, wire.CloseNormal, "")))
+			c.send(rawFrame(wire.AppendClose(nil, code, "")))
 		}
 		c.closeWith(ReasonClientClosed)
 		return false

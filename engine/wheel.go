@@ -9,9 +9,9 @@ import (
 // than one turn stay in their slot and are skipped until their turn comes.
 const wheelSlots = 1024
 
-// wheelEntry is one scheduled visit. A connection rescheduled earlier leaves
-// its old entry behind; an entry whose at no longer matches the
-// connection's timerAt is stale and dropped when met.
+// wheelEntry is one scheduled visit. An entry whose at no longer matches
+// the connection's timerAt (it was cancelled or replaced while being
+// visited) is stale and dropped when met.
 type wheelEntry struct {
 	conn *Conn
 	at   int64
@@ -23,31 +23,77 @@ type wheelEntry struct {
 type wheel struct {
 	resolution int64 // nanoseconds per slot
 
-	mu     sync.Mutex
-	slots  [wheelSlots][]wheelEntry // guarded by mu
-	cursor int64                    // guarded by mu; the last tick processed
-	spare  []wheelEntry             // guarded by mu
+	mu      sync.Mutex
+	slots   [wheelSlots][]wheelEntry // guarded by mu
+	cursor  int64                    // guarded by mu; the last tick processed
+	spare   []wheelEntry             // guarded by mu
+	entries int                      // guarded by mu; entries in slots or being visited
 }
 
 func newWheel(resolution time.Duration) *wheel {
 	return &wheel{resolution: int64(resolution), cursor: timeNow() / int64(resolution)}
 }
 
-// scheduleLocked makes the wheel visit c at or soon after at. The caller
-// holds c.mu. Lock order: Conn.mu, then wheel.mu.
+// scheduleLocked makes the wheel visit c at or soon after at. A connection
+// has at most one entry in the slots: an earlier deadline replaces the
+// entry. The caller holds c.mu. Lock order: Conn.mu, then wheel.mu.
 func (w *wheel) scheduleLocked(c *Conn, at int64) {
 	if at == 0 || (c.timerAt != 0 && c.timerAt <= at) {
 		return
 	}
-	c.timerAt = at
 	tick := (at + w.resolution - 1) / w.resolution
 	w.mu.Lock()
+	w.removeLocked(c)
 	if tick <= w.cursor {
 		tick = w.cursor + 1
 	}
 	slot := tick % wheelSlots
+	c.timerAt = at
+	c.timerSlot = uint16(slot)
 	w.slots[slot] = append(w.slots[slot], wheelEntry{conn: c, at: at})
+	w.entries++
 	w.mu.Unlock()
+}
+
+// cancelLocked removes c's entry, so that a connection that leaves the
+// engine (closed, or handed to net/http) is not kept by the wheel until its
+// deadline. The caller holds c.mu.
+func (w *wheel) cancelLocked(c *Conn) {
+	if c.timerAt == 0 {
+		return
+	}
+	w.mu.Lock()
+	w.removeLocked(c)
+	w.mu.Unlock()
+}
+
+// removeLocked takes c's entry out of its slot and clears c.timerAt. An
+// entry being visited right now is not in its slot: with timerAt cleared it
+// is stale, and the visit drops it. The caller holds c.mu and w.mu.
+func (w *wheel) removeLocked(c *Conn) {
+	if c.timerAt == 0 {
+		return
+	}
+	at := c.timerAt
+	c.timerAt = 0
+	entries := w.slots[c.timerSlot]
+	for i := range entries {
+		if entries[i].conn == c && entries[i].at == at {
+			last := len(entries) - 1
+			entries[i] = entries[last]
+			entries[last] = wheelEntry{}
+			w.slots[c.timerSlot] = entries[:last]
+			w.entries--
+			return
+		}
+	}
+}
+
+// size returns how many entries the wheel holds (stale ones included).
+func (w *wheel) size() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.entries
 }
 
 // run advances the wheel until done is closed.
@@ -89,6 +135,7 @@ func (w *wheel) advance(now int64) {
 		}
 		clear(entries)
 		w.mu.Lock()
+		w.entries -= len(entries) - len(later)
 		w.slots[slot] = append(w.slots[slot], later...)
 		w.spare = entries[:0]
 		w.mu.Unlock()

@@ -1,0 +1,203 @@
+package engine
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Every connection's resources have an owner and a bounded life: these
+// tests count them back to zero.
+
+// TestHandedOffConnectionsLeaveNothing sends 20,000 plain HTTP requests,
+// each on its own connection. Every one is handed from the event loop to
+// net/http; the engine must keep nothing of them (no wheel entry, no live
+// connection), and net/http must let each go once its client hangs up.
+func TestHandedOffConnectionsLeaveNothing(t *testing.T) {
+	e := startEngine(t, Config{})
+	const requests, workers = 20_000, 8
+	var failures atomic.Int64
+	var group sync.WaitGroup
+	for worker := range workers {
+		group.Go(func() {
+			for i := worker; i < requests; i += workers {
+				if err := healthOnNewConnection(e.Addr().String()); err != nil {
+					if failures.Add(1) == 1 {
+						t.Errorf("request %d: %v", i, err)
+					}
+				}
+			}
+		})
+	}
+	group.Wait()
+	if failures.Load() > 0 {
+		t.Fatalf("%d of %d requests failed", failures.Load(), requests)
+	}
+	// Handed-off connections leave the wheel and the live set at the
+	// hand-off itself, not at a deadline.
+	if stats := e.Stats(); stats.TimerEntries != 0 || stats.Connections != 0 {
+		t.Fatalf("after %d handed-off requests: %d timer entries, %d engine connections; want 0 and 0", requests, stats.TimerEntries, stats.Connections)
+	}
+	waitFor(t, "net/http to let go of every closed connection", func() bool { return e.Stats().HTTPConnections == 0 })
+	if accepted := e.metrics.accepted.Load(); accepted < requests {
+		t.Fatalf("accepted = %d; want at least %d", accepted, requests)
+	}
+}
+
+// healthOnNewConnection makes one keep-alive GET /health on a connection of
+// its own and hangs up once answered, as a probe does.
+func healthOnNewConnection(address string) error {
+	conn, err := net.Dial("tcp", address)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("GET /health HTTP/1.1\r\nHost: probe\r\n\r\n")); err != nil {
+		return err
+	}
+	response, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return err
+	}
+	response.Body.Close()
+	if response.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", response.StatusCode)
+	}
+	return nil
+}
+
+// TestClosedSessionsLeaveTheWheel checks that a closed WebSocket or polling
+// session is not kept by the wheel until its next deadline.
+func TestClosedSessionsLeaveTheWheel(t *testing.T) {
+	e := startEngine(t, Config{})
+	var clients []*testClient
+	for i := range 20 {
+		client := dialClient(t, e, nil)
+		client.connect(testToken(t, fmt.Sprint("user", i), time.Hour))
+		clients = append(clients, client)
+	}
+	polling := openPolling(t, e, "")
+	if stats := e.Stats(); stats.TimerEntries != 21 {
+		t.Fatalf("timer entries = %d with 21 sessions; want one each", stats.TimerEntries)
+	}
+	for _, client := range clients {
+		client.Close()
+	}
+	polling.post("1")
+	waitFor(t, "every session to close", func() bool { return e.Stats().Connections == 0 })
+	if stats := e.Stats(); stats.TimerEntries != 0 {
+		t.Fatalf("timer entries = %d after every session closed; want 0", stats.TimerEntries)
+	}
+}
+
+// TestSlowlorisHeadsCostNoGoroutine trickles request heads on many
+// connections: the engine keeps their bytes and no goroutine for any of
+// them, closes each at the handshake timeout, and counts every close.
+func TestSlowlorisHeadsCostNoGoroutine(t *testing.T) {
+	const connections = 200
+	e := startEngine(t, Config{HandshakeTimeout: 2 * time.Second})
+	baseline := runtime.NumGoroutine()
+	var conns []net.Conn
+	for range connections {
+		conn, err := net.Dial("tcp", e.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.Write([]byte("GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, conn)
+	}
+	waitFor(t, "every slowloris connection to be accepted", func() bool { return e.Stats().Connections == connections })
+	// Had each partial head a goroutine waiting for the rest, there would
+	// be one per connection until the handshake timeout.
+	for range 20 {
+		if extra := runtime.NumGoroutine() - baseline; extra > connections/4 {
+			t.Fatalf("%d goroutines more than before %d slowloris connections", extra, connections)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor(t, "the handshake timeout to close them", func() bool { return e.Stats().Connections == 0 })
+	if closed := e.Stats().Disconnects["handshake_timeout"]; closed != connections {
+		t.Fatalf("handshake_timeout disconnects = %d; want %d", closed, connections)
+	}
+	if entries := e.Stats().TimerEntries; entries != 0 {
+		t.Fatalf("timer entries = %d after every connection closed", entries)
+	}
+}
+
+// TestRequestHeadLimit checks that a connection's first request head may
+// take DefaultMaxHeaderBytes and no more, however it is split, and that
+// later requests on a kept-alive connection are bounded too.
+func TestRequestHeadLimit(t *testing.T) {
+	e := startEngine(t, Config{})
+	headOfSize := func(size int) string {
+		start := "GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: "
+		return start + strings.Repeat("p", size-len(start)-4) + "\r\n\r\n"
+	}
+	for _, test := range []struct {
+		name   string
+		size   int
+		split  bool
+		status string
+	}{
+		{"at the limit", DefaultMaxHeaderBytes, false, "HTTP/1.1 200"},
+		{"at the limit, split", DefaultMaxHeaderBytes, true, "HTTP/1.1 200"},
+		{"one byte over", DefaultMaxHeaderBytes + 1, false, "HTTP/1.1 431"},
+		{"one byte over, split", DefaultMaxHeaderBytes + 1, true, "HTTP/1.1 431"},
+		{"twice the limit", 2 * DefaultMaxHeaderBytes, false, "HTTP/1.1 431"},
+	} {
+		t.Run(test.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", e.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			head := headOfSize(test.size)
+			if test.split {
+				// The first part is read before the rest arrives.
+				_, _ = conn.Write([]byte(head[:100]))
+				time.Sleep(20 * time.Millisecond)
+				head = head[100:]
+			}
+			_, _ = conn.Write([]byte(head))
+			_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			status, _ := bufio.NewReader(conn).ReadString('\n')
+			if !strings.HasPrefix(status, test.status) {
+				t.Fatalf("status line = %q; want %s", status, test.status)
+			}
+		})
+	}
+	t.Run("second request on a kept-alive connection", func(t *testing.T) {
+		conn, err := net.Dial("tcp", e.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		reader := bufio.NewReader(conn)
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = conn.Write([]byte("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"))
+		response, err := http.ReadResponse(reader, nil)
+		if err != nil || response.StatusCode != 200 {
+			t.Fatalf("first request: %v %v", response, err)
+		}
+		response.Body.Close()
+		// net/http does not count what it read ahead (at most 4 KiB) on a
+		// kept-alive connection: the bound there is 12 KiB.
+		_, _ = conn.Write([]byte(headOfSize(DefaultMaxHeaderBytes + 4096 + 1)))
+		response, err = http.ReadResponse(reader, nil)
+		if err != nil || response.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Fatalf("second request over the limit: %v %v; want 431", response, err)
+		}
+		response.Body.Close()
+	})
+}
