@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/protrader5/ws-gateway/engine"
 )
 
 // Defaults of the settings (CONTRACT §8). defaultConfig is the one place that
@@ -186,6 +188,14 @@ type Config struct {
 	// burst of twice that (EVENT_RATE_PER_SOCKET). Default
 	// DefaultEventRatePerSocket (50). Zero means no limit.
 	EventRatePerSocket int
+	// PreAuthFrames is how many WebSocket frames or polling packets a
+	// connection may send before its CONNECT succeeds (PRE_AUTH_FRAMES).
+	// Default engine.DefaultPreAuthFrames (32). Never zero.
+	PreAuthFrames int
+	// PreAuthBytes is how many bytes a connection may send before its
+	// CONNECT succeeds, and its largest frame until then (PRE_AUTH_BYTES).
+	// Default engine.DefaultPreAuthBytes (32 KiB). Never zero.
+	PreAuthBytes int
 	// Shards is the number of fanout shards (SHARDS). Zero, the default,
 	// means one per CPU (GOMAXPROCS), decided by the engine.
 	Shards int
@@ -227,6 +237,8 @@ func defaultConfig(environment string) Config {
 		WriteTimeout:        DefaultWriteTimeout,
 		HandshakeTimeout:    DefaultHandshakeTimeout,
 		EventRatePerSocket:  DefaultEventRatePerSocket,
+		PreAuthFrames:       engine.DefaultPreAuthFrames,
+		PreAuthBytes:        engine.DefaultPreAuthBytes,
 		PnLInterval:         DefaultPnLInterval,
 		DemoFeed:            environment == EnvironmentDevelopment,
 		DemoUser:            DefaultDemoUser,
@@ -328,6 +340,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("write_coalesce_us", c.WriteCoalesce.Microseconds()),
 		slog.Int64("handshake_timeout_ms", c.HandshakeTimeout.Milliseconds()),
 		slog.Int("event_rate_per_socket", c.EventRatePerSocket),
+		slog.Int("pre_auth_frames", c.PreAuthFrames),
+		slog.Int("pre_auth_bytes", c.PreAuthBytes),
 		slog.Int("shards", c.Shards),
 		slog.Int64("pnl_interval_ms", c.PnLInterval.Milliseconds()),
 		slog.Bool("demo_feed", c.DemoFeed),

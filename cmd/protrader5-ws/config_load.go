@@ -179,6 +179,8 @@ func (p *configParser) parse() Config {
 	p.microseconds("WRITE_COALESCE_US", &config.WriteCoalesce)
 	p.milliseconds("HANDSHAKE_TIMEOUT", &config.HandshakeTimeout, true)
 	p.wholeNumber("EVENT_RATE_PER_SOCKET", &config.EventRatePerSocket, 0, "events per second")
+	p.wholeNumber("PRE_AUTH_FRAMES", &config.PreAuthFrames, 1, "frames")
+	p.wholeNumber("PRE_AUTH_BYTES", &config.PreAuthBytes, 1, "bytes")
 	p.wholeNumber("SHARDS", &config.Shards, 0, "shards")
 	p.milliseconds("PNL_INTERVAL_MS", &config.PnLInterval, false)
 	p.boolean("DEMO_FEED", &config.DemoFeed)

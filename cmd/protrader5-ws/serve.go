@@ -53,6 +53,8 @@ func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 		Shards:              config.Shards,
 		DrainTimeout:        config.DrainTimeout,
 		EventRate:           float64(config.EventRatePerSocket),
+		PreAuthFrames:       config.PreAuthFrames,
+		PreAuthBytes:        config.PreAuthBytes,
 		AllowOrigin:         config.OriginAllowed,
 		MaxConnections:      config.MaxConnections,
 		MaxConnectionsPerIP: config.MaxConnectionsPerIP,
