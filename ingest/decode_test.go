@@ -1,0 +1,110 @@
+package ingest
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// parsedMember returns the top-level member key of message as a browser's
+// JSON.parse sees it: names unescaped, the last of equal names kept.
+// encoding/json decoding into a map follows the same rules.
+func parsedMember(t testing.TB, message, key string) any {
+	t.Helper()
+	var object map[string]any
+	if err := json.Unmarshal([]byte(message), &object); err != nil {
+		t.Fatalf("%q is not a JSON object: %v", message, err)
+	}
+	return object[key]
+}
+
+// A routing key written with escapes is the same key to JSON.parse: it must
+// route like the plain one, and count as a duplicate of it.
+func TestRouterEscapedKeys(t *testing.T) {
+	cases := []struct {
+		name    string
+		channel Channel
+		payload string
+		want    string // the routing key; empty when the message is rejected
+		reason  Reason // when rejected
+	}{
+		{"tick plain duplicate", ChannelTicks, `{"symbol":"ETHUSD","symbol":"BTCUSD"}`, "", ReasonDuplicateKey},
+		{"tick escaped duplicate first", ChannelTicks, `{"\u0073ymbol":"ETHUSD","symbol":"BTCUSD"}`, "", ReasonDuplicateKey},
+		{"tick escaped duplicate last", ChannelTicks, `{"symbol":"BTCUSD","price":1,"\u0073ymbol":"ETHUSD"}`, "", ReasonDuplicateKey},
+		{"tick both escaped", ChannelTicks, `{"sym\u0062ol":"BTCUSD","\u0073\u0079mbol":"ETHUSD"}`, "", ReasonDuplicateKey},
+		{"tick duplicate with an invalid first", ChannelTicks, `{"symbol":"bad","\u0073ymbol":"BTCUSD"}`, "", ReasonDuplicateKey},
+		{"tick escaped single", ChannelTicks, `{"\u0073ymbol":"BTCUSD","price":1}`, "BTCUSD", 0},
+		{"tick escaped single after others", ChannelTicks, `{"price":1,"volume":2,"symbo\u006c":"ETHUSD"}`, "ETHUSD", 0},
+		{"tick escaped value", ChannelTicks, `{"symbol":"\u0042TCUSD"}`, "BTCUSD", 0},
+		{"tick other case", ChannelTicks, `{"\u0053ymbol":"BTCUSD"}`, "", ReasonMissingSymbol},
+		{"tick nested escaped", ChannelTicks, `{"a":{"\u0073ymbol":"ETHUSD"},"symbol":"BTCUSD"}`, "BTCUSD", 0},
+		{"tick escaped quote in another name", ChannelTicks, `{"x\"symbol":"ETHUSD","symbol":"BTCUSD"}`, "BTCUSD", 0},
+		{"user plain duplicate", ChannelOrders, `{"userId":"alice","userId":"bob"}`, "", ReasonDuplicateKey},
+		{"user escaped duplicate first", ChannelOrders, `{"user\u0049d":"bob","userId":"alice"}`, "", ReasonDuplicateKey},
+		{"user escaped duplicate last", ChannelNotifications, `{"userId":"alice","id":"n1","user\u0049d":"bob"}`, "", ReasonDuplicateKey},
+		{"user all escaped duplicate", ChannelPositions, `{"\u0075\u0073\u0065\u0072\u0049\u0064":"bob","userId":"alice"}`, "", ReasonDuplicateKey},
+		{"user both escaped", ChannelOrders, `{"user\u0049d":"bob","\u0075serId":"alice"}`, "", ReasonDuplicateKey},
+		{"user escaped single", ChannelOrders, `{"orderId":"o1","user\u0049d":"bob"}`, "bob", 0},
+		{"user escaped value", ChannelOrders, `{"userId":"b\u006fb"}`, "bob", 0},
+		{"user other case", ChannelOrders, `{"user\u0069d":"bob"}`, "", ReasonMissingUser},
+		{"user escaped backslash is another name", ChannelOrders, `{"user\\Id":"bob","userId":"alice"}`, "alice", 0},
+		{"user nested escaped", ChannelOrders, `{"metadata":{"user\u0049d":"bob"},"userId":"alice"}`, "alice", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := newRecorder()
+			router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
+			router.Handle(c.channel, []byte(c.payload))
+			calls := rec.snapshot()
+			if c.want == "" {
+				if len(calls) != 0 {
+					t.Fatalf("Handle(%v, %s) published %+v; want nothing", c.channel, c.payload, calls)
+				}
+				if got := router.Rejects(c.channel, c.reason); got != 1 {
+					t.Fatalf("Handle(%v, %s): Rejects(%v) = %d; want 1 (stats %+v)", c.channel, c.payload, c.reason, got, router.Stats().Rejected[c.channel])
+				}
+				return
+			}
+			if len(calls) != 1 || calls[0].key != c.want || calls[0].message != c.payload {
+				t.Fatalf("Handle(%v, %s) = %+v; want one message for %q", c.channel, c.payload, calls, c.want)
+			}
+			key := "userId"
+			if c.channel == ChannelTicks {
+				key = "symbol"
+			}
+			if parsed := parsedMember(t, c.payload, key); parsed != c.want {
+				t.Fatalf("Handle(%v, %s) routed to %q; JSON.parse reads %s %v", c.channel, c.payload, c.want, key, parsed)
+			}
+		})
+	}
+}
+
+// Each element of a tick array is checked alone: an escaped duplicate costs
+// only its own element.
+func TestRouterTickArrayEscapedDuplicate(t *testing.T) {
+	router, rec := newTestRouter(t)
+	router.Handle(ChannelTicks, []byte(`[{"\u0073ymbol":"ETHUSD","symbol":"BTCUSD"},{"\u0073ymbol":"SOLUSD"}]`))
+	calls := rec.snapshot()
+	if len(calls) != 1 || calls[0].key != "SOLUSD" || calls[0].message != `{"\u0073ymbol":"SOLUSD"}` {
+		t.Fatalf("Handle(array) calls = %+v; want one tick of SOLUSD", calls)
+	}
+	if got := router.Rejects(ChannelTicks, ReasonDuplicateKey); got != 1 {
+		t.Fatalf("Rejects(ticks, duplicate_key) = %d; want 1", got)
+	}
+}
+
+// A snapshot position is checked like a position:update: an escaped
+// duplicate userId cannot pass it off as the requesting user's.
+func TestSeedPositionsEscapedDuplicateUser(t *testing.T) {
+	router, _ := newTestRouter(t)
+	positions := [][]byte{
+		[]byte(`{"positionId":"p1","user\u0049d":"mallory","userId":"alice","symbol":"BTCUSD","side":"LONG","quantity":1,"entryPrice":2}`),
+		[]byte(`{"positionId":"p2","user\u0049d":"alice","symbol":"BTCUSD","side":"LONG","quantity":1,"entryPrice":2}`),
+	}
+	accepted := router.seedPositions("alice", positions, true)
+	if len(accepted) != 1 || string(accepted[0]) != string(positions[1]) {
+		t.Fatalf("seedPositions accepted %q; want only p2", accepted)
+	}
+	if got := router.Rejects(ChannelPositions, ReasonDuplicateKey); got != 1 {
+		t.Fatalf("Rejects(positions, duplicate_key) = %d; want 1", got)
+	}
+}
