@@ -11,6 +11,7 @@ import (
 
 	"github.com/bytedance/sonic"
 	"github.com/bytedance/sonic/ast"
+	"github.com/protrader5/ws-gateway/engine"
 )
 
 // maxSymbolBytes is the longest symbol CONTRACT §3 allows.
@@ -102,7 +103,7 @@ func decodeUser(payload []byte) (string, Reason, bool) {
 		return "", ReasonDuplicateKey, false
 	}
 	userID, ok := rawString(value)
-	if !ok || !validUserID(userID) {
+	if !ok || !engine.ValidUserID(userID) {
 		return "", ReasonInvalidUser, false
 	}
 	return strings.Clone(userID), 0, true
@@ -188,12 +189,6 @@ func validSymbol(s string) bool {
 
 // ValidSymbol reports whether s is a symbol CONTRACT §3 accepts.
 func ValidSymbol(s string) bool { return validSymbol(s) }
-
-// validUserID reports whether s is a usable user id: non-empty, at most
-// MaxUserIDBytes, UTF-8 (an escaped lone surrogate can decode to garbage).
-func validUserID(s string) bool {
-	return len(s) > 0 && len(s) <= MaxUserIDBytes && utf8.ValidString(s)
-}
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 

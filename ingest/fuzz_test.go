@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/bytedance/sonic"
+	"github.com/protrader5/ws-gateway/engine"
 )
 
 // FuzzRouterHandle: any bytes on any channel never panic, and whatever is
@@ -60,7 +61,7 @@ func FuzzRouterHandle(f *testing.F) {
 					t.Fatalf("tick routed to %q has symbol %v", c.key, object["symbol"])
 				}
 			case "user":
-				if !validUserID(c.key) || object["userId"] != c.key {
+				if !engine.ValidUserID(c.key) || object["userId"] != c.key {
 					t.Fatalf("user message routed to %q has userId %v", c.key, object["userId"])
 				}
 			case "refresh":

@@ -113,8 +113,6 @@ const (
 	// DefaultWarnInterval is the shortest time between two warnings about
 	// rejected messages on one channel.
 	DefaultWarnInterval = time.Second
-	// MaxUserIDBytes is the longest "userId" accepted, in bytes.
-	MaxUserIDBytes = 128
 )
 
 // RouterOptions configures a Router. The zero value works.
