@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -43,7 +45,42 @@ func checkDocument(payload []byte) (Reason, bool) {
 	if !sonic.Valid(payload) {
 		return ReasonInvalidJSON, false
 	}
+	// sonic's validator does not look inside strings: it lets through raw
+	// control characters and escapes JSON lacks (\0, \x41, a short \u),
+	// which a browser's JSON.parse refuses, failing the whole Socket.IO
+	// packet so that the client drops its connection. A string can hold
+	// either only if the payload has a backslash or a byte below 0x20; those
+	// payloads (pretty-printed ones too) are checked again, strictly.
+	if (bytes.IndexByte(payload, '\\') >= 0 || hasControlByte(payload)) && !json.Valid(payload) {
+		return ReasonInvalidJSON, false
+	}
 	return 0, true
+}
+
+// hasControlByte reports whether data holds a byte below 0x20, eight bytes
+// at a time: subtracting 0x20 from each byte sets the top bit of one below
+// 0x20, and masking with the complement of the word drops the bytes whose
+// top bit was set already. A borrow between bytes starts only at a byte
+// below 0x20, so it cannot turn a word without one into a hit.
+func hasControlByte(data []byte) bool {
+	const (
+		ones     = 0x0101010101010101
+		topBits  = 0x8080808080808080
+		subtract = 0x20 * ones
+	)
+	i := 0
+	for ; i+8 <= len(data); i += 8 {
+		word := binary.LittleEndian.Uint64(data[i:])
+		if (word-subtract)&^word&topBits != 0 {
+			return true
+		}
+	}
+	for ; i < len(data); i++ {
+		if data[i] < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeTick validates one tick object (already known to be valid JSON,

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 )
@@ -106,5 +107,64 @@ func TestSeedPositionsEscapedDuplicateUser(t *testing.T) {
 	}
 	if got := router.Rejects(ChannelPositions, ReasonDuplicateKey); got != 1 {
 		t.Fatalf("Rejects(positions, duplicate_key) = %d; want 1", got)
+	}
+}
+
+// JSON forbids raw control characters and escapes other than its own
+// inside strings, and JSON.parse refuses them; white space between tokens
+// is fine.
+func TestRouterStringContents(t *testing.T) {
+	cases := []struct {
+		name    string
+		channel Channel
+		payload string
+		routed  bool
+	}{
+		{"control character in a value", ChannelOrders, "{\"userId\":\"u1\",\"note\":\"a\x01b\"}", false},
+		{"control character in the user id", ChannelOrders, "{\"userId\":\"u\x1f\"}", false},
+		{"newline in a value", ChannelTicks, "{\"symbol\":\"BTCUSD\",\"note\":\"a\nb\"}", false},
+		{"tab in a name", ChannelTicks, "{\"symbol\":\"BTCUSD\",\"a\tb\":1}", false},
+		{"in a tick array", ChannelTicks, "[{\"symbol\":\"BTCUSD\"},{\"symbol\":\"ETHUSD\",\"x\":\"\x00\"}]", false},
+		{"escaped newline", ChannelOrders, "{\"userId\":\"u1\",\"note\":\"a\\\nb\"}", false},
+		{"escaped zero", ChannelOrders, `{"userId":"u1","note":"\0"}`, false},
+		{"hexadecimal escape", ChannelNotifications, `{"userId":"u1","note":"\x41"}`, false},
+		{"short unicode escape", ChannelTicks, `{"symbol":"BTCUSD","note":"\u41"}`, false},
+		{"capital unicode escape", ChannelTicks, `{"symbol":"BTCUSD","\U0041":1}`, false},
+		{"single quote escape", ChannelOrders, `{"userId":"u1","note":"\'"}`, false},
+		{"every JSON escape", ChannelOrders, `{"userId":"u1","note":"\"\\\/\b\f\n\r\t\u00e9\ud800"}`, true},
+		{"pretty-printed", ChannelTicks, "{\n\t\"symbol\": \"BTCUSD\",\r\n\t\"price\": 1\n}\n", true},
+		{"DEL is not a control character for JSON", ChannelOrders, "{\"userId\":\"u\x7f\"}", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			router, rec := newTestRouter(t)
+			router.Handle(c.channel, []byte(c.payload))
+			if routed := len(rec.snapshot()) > 0; routed != c.routed {
+				t.Fatalf("Handle(%v, %q) published %+v; want published %v", c.channel, c.payload, rec.snapshot(), c.routed)
+			}
+			if !c.routed && router.Rejects(c.channel, ReasonInvalidJSON) != 1 {
+				t.Fatalf("Handle(%v, %q) stats %+v; want one invalid_json", c.channel, c.payload, router.Stats().Rejected[c.channel])
+			}
+		})
+	}
+}
+
+func TestHasControlByte(t *testing.T) {
+	for _, background := range []byte{' ', 'a', 0x7f, 0x80, 0xc3, 0xff} {
+		for length := range 20 {
+			data := bytes.Repeat([]byte{background}, length)
+			if hasControlByte(data) {
+				t.Fatalf("hasControlByte(%q) = true", data)
+			}
+			for position := range length {
+				for value := range 256 {
+					data[position] = byte(value)
+					if got, want := hasControlByte(data), value < 0x20; got != want {
+						t.Fatalf("hasControlByte(%q) = %v; want %v", data, got, want)
+					}
+				}
+				data[position] = background
+			}
+		}
 	}
 }

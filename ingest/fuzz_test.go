@@ -32,6 +32,8 @@ func FuzzRouterHandle(f *testing.F) {
 		{2, `{"positionId":7,"userId":"u1","symbol":"BTCUSD","side":"SHORT","quantity":"1","entryPrice":null}`},
 		{3, `{"id":"n1","userId":"\ud83d\ude00","read":false}`},
 		{3, "{\"userId\":\"\xff\"}"},
+		{1, "{\"\x01\":\"\",\"userId\":\"0\"}"},
+		{1, `{"\0":"","userId":"0"}`},
 		{0, `[`},
 		{1, `{"userId":"u1"`},
 	}
