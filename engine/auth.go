@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -22,6 +23,19 @@ const (
 
 // DefaultLeeway is the clock skew allowed on exp, nbf and iat.
 const DefaultLeeway = 5 * time.Second
+
+// MaxUserIDBytes is the longest user id the gateway serves, in bytes. A token
+// naming a longer one is refused at connect and ingest drops messages
+// addressed to one, so a user is either refused or served, never connected
+// and left without messages.
+const MaxUserIDBytes = 128
+
+// ValidUserID reports whether s is a user id the gateway serves: non-empty,
+// at most MaxUserIDBytes, valid UTF-8. Authentication and ingest share it so
+// that what one accepts the other cannot refuse.
+func ValidUserID(s string) bool {
+	return len(s) > 0 && len(s) <= MaxUserIDBytes && utf8.ValidString(s)
+}
 
 // AuthOptions configures an Authenticator. At least one of Secret and
 // PublicKey must be set.
@@ -147,7 +161,7 @@ func (a *Authenticator) Verify(token string) (Identity, AuthCode) {
 	if userID == "" {
 		userID, _ = claims["userId"].(string)
 	}
-	if userID == "" || len(userID) > 256 {
+	if !ValidUserID(userID) {
 		return Identity{}, TokenInvalid
 	}
 	expires, err := claims.GetExpirationTime()

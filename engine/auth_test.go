@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,5 +56,67 @@ func TestAuthenticatorPinsAlgorithmsToKeys(t *testing.T) {
 	}
 	if _, err := NewAuthenticator(AuthOptions{}); err == nil {
 		t.Fatal("an authenticator with no key was built")
+	}
+}
+
+// The user id limit is the one ingest routes by: a token naming an id that
+// no message could be routed to is refused at connect.
+func TestAuthenticatorUserIDLimit(t *testing.T) {
+	secret := []byte("s")
+	auth, err := NewAuthenticator(AuthOptions{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(claims jwt.MapClaims) string {
+		claims["exp"] = time.Now().Add(time.Hour).Unix()
+		token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return token
+	}
+	longest := strings.Repeat("u", 128)
+	cases := []struct {
+		name   string
+		claims jwt.MapClaims
+		want   AuthCode
+	}{
+		{"sub of 128 bytes", jwt.MapClaims{"sub": longest}, ""},
+		{"sub of 129 bytes", jwt.MapClaims{"sub": longest + "u"}, TokenInvalid},
+		{"sub of 129 bytes in 128 characters", jwt.MapClaims{"sub": longest[1:] + "é"}, TokenInvalid},
+		{"userId of 128 bytes", jwt.MapClaims{"userId": longest}, ""},
+		{"userId of 129 bytes", jwt.MapClaims{"userId": longest + "u"}, TokenInvalid},
+		{"long sub does not fall back to userId", jwt.MapClaims{"sub": longest + "u", "userId": "u1"}, TokenInvalid},
+		{"empty sub and no userId", jwt.MapClaims{"sub": ""}, TokenInvalid},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			identity, code := auth.Verify(sign(tc.claims))
+			if code != tc.want {
+				t.Fatalf("Verify = %q; want %q", code, tc.want)
+			}
+			if code == "" && identity.UserID != longest {
+				t.Fatalf("UserID = %q; want the 128-byte id", identity.UserID)
+			}
+		})
+	}
+}
+
+func TestValidUserID(t *testing.T) {
+	cases := []struct {
+		id   string
+		want bool
+	}{
+		{"u1", true},
+		{strings.Repeat("é", MaxUserIDBytes/2), true},
+		{strings.Repeat("u", MaxUserIDBytes), true},
+		{"", false},
+		{strings.Repeat("u", MaxUserIDBytes+1), false},
+		{"u\xff", false},
+	}
+	for _, tc := range cases {
+		if got := ValidUserID(tc.id); got != tc.want {
+			t.Errorf("ValidUserID(%q) = %v; want %v", tc.id, got, tc.want)
+		}
 	}
 }

@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/bytedance/sonic"
 	"github.com/bytedance/sonic/ast"
+	"github.com/protrader5/ws-gateway/engine"
 )
 
 // maxSymbolBytes is the longest symbol CONTRACT §3 allows.
@@ -19,11 +22,6 @@ const maxSymbolBytes = 32
 // maxInternedSymbols bounds the symbol table so a publisher inventing
 // symbols cannot grow it without limit; past it symbols are copied per tick.
 const maxInternedSymbols = 1 << 16
-
-var (
-	symbolKey = []byte(`"symbol"`)
-	userKey   = []byte(`"userId"`)
-)
 
 // tickFields is what the router needs from a tick; priceRaw aliases the tick.
 type tickFields struct {
@@ -47,7 +45,42 @@ func checkDocument(payload []byte) (Reason, bool) {
 	if !sonic.Valid(payload) {
 		return ReasonInvalidJSON, false
 	}
+	// sonic's validator does not look inside strings: it lets through raw
+	// control characters and escapes JSON lacks (\0, \x41, a short \u),
+	// which a browser's JSON.parse refuses, failing the whole Socket.IO
+	// packet so that the client drops its connection. A string can hold
+	// either only if the payload has a backslash or a byte below 0x20; those
+	// payloads (pretty-printed ones too) are checked again, strictly.
+	if (bytes.IndexByte(payload, '\\') >= 0 || hasControlByte(payload)) && !json.Valid(payload) {
+		return ReasonInvalidJSON, false
+	}
 	return 0, true
+}
+
+// hasControlByte reports whether data holds a byte below 0x20, eight bytes
+// at a time: subtracting 0x20 from each byte sets the top bit of one below
+// 0x20, and masking with the complement of the word drops the bytes whose
+// top bit was set already. A borrow between bytes starts only at a byte
+// below 0x20, so it cannot turn a word without one into a hit.
+func hasControlByte(data []byte) bool {
+	const (
+		ones     = 0x0101010101010101
+		topBits  = 0x8080808080808080
+		subtract = 0x20 * ones
+	)
+	i := 0
+	for ; i+8 <= len(data); i += 8 {
+		word := binary.LittleEndian.Uint64(data[i:])
+		if (word-subtract)&^word&topBits != 0 {
+			return true
+		}
+	}
+	for ; i < len(data); i++ {
+		if data[i] < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeTick validates one tick object (already known to be valid JSON,
@@ -57,20 +90,20 @@ func (r *Router) decodeTick(tick []byte) (tickFields, Reason, bool) {
 	if len(tick) == 0 || tick[0] != '{' {
 		return fields, ReasonNotObject, false
 	}
-	node, err := search(tick, "symbol")
-	if err != nil {
+	value, count := topLevelMember(tick, "symbol")
+	switch {
+	case count == 0:
 		return fields, ReasonMissingSymbol, false
+	case count > 1:
+		return fields, ReasonDuplicateKey, false
 	}
-	symbol, end, ok := stringValue(tick, &node)
+	symbol, ok := rawString(value)
 	if !ok || !validSymbol(symbol) {
 		return fields, ReasonInvalidSymbol, false
 	}
-	if duplicateAfter(tick, end, symbolKey) {
-		return fields, ReasonDuplicateKey, false
-	}
 	fields.symbol = r.symbols.intern(symbol)
 
-	node, err = search(tick, "price")
+	node, err := search(tick, "price")
 	if err != nil {
 		// No price: a valid tick for the contract, just no live P&L.
 		return fields, 0, true
@@ -99,22 +132,25 @@ func decodeUser(payload []byte) (string, Reason, bool) {
 	if len(object) == 0 || object[0] != '{' {
 		return "", ReasonNotObject, false
 	}
-	node, err := search(object, "userId")
-	if err != nil {
+	value, count := topLevelMember(object, "userId")
+	switch {
+	case count == 0:
 		return "", ReasonMissingUser, false
-	}
-	userID, end, ok := stringValue(object, &node)
-	if !ok || !validUserID(userID) {
-		return "", ReasonInvalidUser, false
-	}
-	if duplicateAfter(object, end, userKey) {
+	case count > 1:
 		return "", ReasonDuplicateKey, false
+	}
+	userID, ok := rawString(value)
+	if !ok || !engine.ValidUserID(userID) {
+		return "", ReasonInvalidUser, false
 	}
 	return strings.Clone(userID), 0, true
 }
 
 // search finds key at the top level of object without copying: the node
-// aliases object. object must be valid JSON (checkDocument).
+// aliases object. object must be valid JSON (checkDocument). Calling methods
+// on the node moves it to the heap (sonic's API): that is the one allocation
+// of a tick with a price. It matches escaped names too and returns the first
+// match, so routing keys are found with topLevelMember instead.
 func search(object []byte, key string) (ast.Node, error) {
 	searcher := ast.NewSearcher(unsafe.String(unsafe.SliceData(object), len(object)))
 	// Validated once as a whole by checkDocument; no need to pay again.
@@ -122,28 +158,52 @@ func search(object []byte, key string) (ast.Node, error) {
 	return searcher.GetByPath(key)
 }
 
-// stringValue returns node's string, unescaped, and the offset in document
-// just past it; the string may alias document. Calling methods on node moves
-// it to the heap (sonic's API): that is the one allocation of a tick.
-func stringValue(document []byte, node *ast.Node) (string, int, bool) {
-	if node.TypeSafe() != ast.V_STRING {
-		return "", 0, false
+// topLevelMember returns the raw value of the last top-level member of
+// object (valid JSON, starting with '{') named key, and how many members are
+// so named. Names are compared unescaped, as JSON.parse compares them:
+// "user\u0049d" is "userId". Both the routing key and the duplicate check
+// come from this one walk, so they cannot disagree on which member is which.
+func topLevelMember(object []byte, key string) (value []byte, count int) {
+	forEachMember(object, func(name, raw []byte) {
+		if memberNameIs(name, key) {
+			value = raw
+			count++
+		}
+	})
+	return value, count
+}
+
+// memberNameIs reports whether quoted, a raw member name with its quotes,
+// unescapes to key.
+func memberNameIs(quoted []byte, key string) bool {
+	if len(quoted) < 2 {
+		return false
 	}
-	raw, err := node.Raw()
-	if err != nil || len(raw) < 2 {
-		return "", 0, false
+	inner := quoted[1 : len(quoted)-1]
+	// Every escape is longer than what it stands for: a name as long as key
+	// matches only as written, a shorter one never, and only a longer one
+	// with an escape needs decoding (which allocates).
+	switch {
+	case len(inner) == len(key):
+		return string(inner) == key
+	case len(inner) < len(key) || bytes.IndexByte(inner, '\\') < 0:
+		return false
 	}
-	// The searcher does not copy: raw is a window on document.
-	end := int(uintptr(unsafe.Pointer(unsafe.StringData(raw)))-uintptr(unsafe.Pointer(unsafe.SliceData(document)))) + len(raw)
-	if end < len(raw) || end > len(document) {
-		return "", 0, false
+	name, ok := jsonString(quoted)
+	return ok && name == key
+}
+
+// rawString decodes raw, a JSON value, as a string; ok is false for another
+// type. Without escapes the result aliases raw.
+func rawString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
 	}
 	inner := raw[1 : len(raw)-1]
-	if strings.IndexByte(inner, '\\') < 0 {
-		return inner, end, true
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return unsafe.String(unsafe.SliceData(inner), len(inner)), true
 	}
-	value, err := node.String()
-	return value, end, err == nil
+	return jsonString(raw)
 }
 
 // validSymbol reports whether s matches ^[A-Z0-9][A-Z0-9._:/-]{0,31}$
@@ -166,29 +226,6 @@ func validSymbol(s string) bool {
 
 // ValidSymbol reports whether s is a symbol CONTRACT §3 accepts.
 func ValidSymbol(s string) bool { return validSymbol(s) }
-
-// validUserID reports whether s is a usable user id: non-empty, at most
-// MaxUserIDBytes, UTF-8 (an escaped lone surrogate can decode to garbage).
-func validUserID(s string) bool {
-	return len(s) > 0 && len(s) <= MaxUserIDBytes && utf8.ValidString(s)
-}
-
-// duplicateAfter reports whether the top level of object (valid JSON) holds
-// key (quoted, unescaped) more than once, given that the first top-level
-// occurrence's value ends at end (sonic returns the first). A key escaped
-// differently is not seen; that is tolerated.
-func duplicateAfter(object []byte, end int, key []byte) bool {
-	if !bytes.Contains(object[end:], key) {
-		return false
-	}
-	seen := 0
-	forEachMember(object, func(name, _ []byte) {
-		if bytes.Equal(name, key) {
-			seen++
-		}
-	})
-	return seen > 1
-}
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 

@@ -9,16 +9,19 @@
 // Router.Handle takes one message of a Channel ("market:ticks",
 // "order:updates", "position:updates", "notifications"; names without
 // REDIS_PREFIX). A message must be UTF-8 and one complete JSON value
-// (sonic.Valid). Ticks are an object or an array of objects whose "symbol"
-// matches ^[A-Z0-9][A-Z0-9._:/-]{0,31}$; fields are found with sonic's
-// searcher without decoding the rest, and each tick's bytes go to
-// PublishTick untouched (array elements are subslices of the message). User
-// messages are objects with a non-empty "userId" of at most MaxUserIDBytes.
-// A "symbol" or "userId" given twice at the top level is rejected, because
-// the searcher routes on the first while a browser's JSON.parse keeps the
-// last. Rejected messages are counted per channel and Reason
-// (Router.Stats, Router.Rejects) and logged at most once per WarnInterval
-// per channel with the number suppressed.
+// (sonic.Valid, plus no raw control character inside a string, which sonic
+// lets through and JSON.parse refuses). Ticks are an object or an array of
+// objects whose "symbol" matches ^[A-Z0-9][A-Z0-9._:/-]{0,31}$; fields are
+// found without decoding the rest, and each tick's bytes go to PublishTick
+// untouched (array elements are subslices of the message). User messages are
+// objects with a non-empty "userId" of at most engine.MaxUserIDBytes, the
+// limit authentication applies to a token's user id. Member names are
+// compared unescaped, as a browser's JSON.parse compares them: "user\u0049d"
+// is "userId". A "symbol" or "userId" given twice at the top level, however
+// spelled, is rejected: JSON.parse keeps the last, and routing on another
+// would deliver one user's message to another. Rejected messages are counted
+// per channel and Reason (Router.Stats, Router.Rejects) and logged at most
+// once per WarnInterval per channel with the number suppressed.
 //
 // RouterOptions:
 //

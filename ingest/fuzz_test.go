@@ -1,14 +1,17 @@
 package ingest
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/bytedance/sonic"
+	"github.com/protrader5/ws-gateway/engine"
 )
 
 // FuzzRouterHandle: any bytes on any channel never panic, and whatever is
 // published is one JSON object whose symbol/userId is valid and equal to the
-// routing key.
+// routing key as a browser's JSON.parse reads it (names unescaped, the last
+// of equal names kept); a message that cannot be routed so is not published.
 func FuzzRouterHandle(f *testing.F) {
 	seeds := []struct {
 		channel uint8
@@ -20,10 +23,17 @@ func FuzzRouterHandle(f *testing.F) {
 		{0, `{"symbol":"BTCUSD","symbol":"ETHUSD"}`},
 		{1, `{"orderId":"o1","userId":"u1","status":"FILLED"}`},
 		{1, `{"userId":"a","metadata":{"userId":"b"},"userId":"c"}`},
+		{1, `{"user\u0049d":"bob","userId":"alice"}`},
+		{1, `{"userId":"alice","user\u0049d":"bob"}`},
+		{1, `{"\u0075ser\u0049d":"b\u006fb","user\\Id":"x"}`},
+		{0, `{"\u0073ymbol":"ETHUSD","symbol":"BTCUSD"}`},
+		{0, `[{"symbol":"BTCUSD","\u0073ymbol":"ETHUSD"},{"symbo\u006c":"SOLUSD","price":3}]`},
 		{2, `{"positionId":"p1","userId":"u1","symbol":"BTCUSD","side":"LONG","quantity":0.1,"entryPrice":50000}`},
 		{2, `{"positionId":7,"userId":"u1","symbol":"BTCUSD","side":"SHORT","quantity":"1","entryPrice":null}`},
 		{3, `{"id":"n1","userId":"\ud83d\ude00","read":false}`},
 		{3, "{\"userId\":\"\xff\"}"},
+		{1, "{\"\x01\":\"\",\"userId\":\"0\"}"},
+		{1, `{"\0":"","userId":"0"}`},
 		{0, `[`},
 		{1, `{"userId":"u1"`},
 	}
@@ -41,8 +51,10 @@ func FuzzRouterHandle(f *testing.F) {
 		// The halves too: a payload split by a transport must not panic either.
 		router.Handle(ch, payload[:len(payload)/2])
 		for _, c := range rec.snapshot() {
+			// encoding/json, not sonic: an independent reader, which decodes
+			// object names as JSON.parse does.
 			var object map[string]any
-			if err := sonic.UnmarshalString(c.message, &object); err != nil {
+			if err := json.Unmarshal([]byte(c.message), &object); err != nil {
 				t.Fatalf("published %q (%s) is not a JSON object: %v", c.message, c.kind, err)
 			}
 			switch c.kind {
@@ -51,7 +63,7 @@ func FuzzRouterHandle(f *testing.F) {
 					t.Fatalf("tick routed to %q has symbol %v", c.key, object["symbol"])
 				}
 			case "user":
-				if !validUserID(c.key) || object["userId"] != c.key {
+				if !engine.ValidUserID(c.key) || object["userId"] != c.key {
 					t.Fatalf("user message routed to %q has userId %v", c.key, object["userId"])
 				}
 			case "refresh":

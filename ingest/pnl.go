@@ -17,6 +17,7 @@ import (
 // Member names of a position object (CONTRACT §4), quoted as on the wire.
 var (
 	positionIDKey       = []byte(`"positionId"`)
+	symbolKey           = []byte(`"symbol"`)
 	sideKey             = []byte(`"side"`)
 	quantityKey         = []byte(`"quantity"`)
 	entryPriceKey       = []byte(`"entryPrice"`)

@@ -72,9 +72,10 @@ const (
 	// ReasonInvalidUser: an empty, oversized or non-UTF-8 "userId", or a
 	// snapshot position of another user.
 	ReasonInvalidUser
-	// ReasonDuplicateKey: "symbol" or "userId" given twice at the top level;
-	// rejected because sonic would route on the first while a browser's
-	// JSON.parse keeps the last.
+	// ReasonDuplicateKey: "symbol" or "userId" given twice at the top level,
+	// written plainly or with escapes ("user\u0049d"); rejected rather than
+	// guessed at, since readers differ: a browser's JSON.parse keeps the
+	// last, sonic's searcher the first.
 	ReasonDuplicateKey
 	// ReasonTooLarge: the message is over RouterOptions.MaxMessageBytes.
 	ReasonTooLarge
@@ -112,8 +113,6 @@ const (
 	// DefaultWarnInterval is the shortest time between two warnings about
 	// rejected messages on one channel.
 	DefaultWarnInterval = time.Second
-	// MaxUserIDBytes is the longest "userId" accepted, in bytes.
-	MaxUserIDBytes = 128
 )
 
 // RouterOptions configures a Router. The zero value works.

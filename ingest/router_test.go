@@ -2,12 +2,14 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/protrader5/ws-gateway/engine"
 )
 
@@ -60,7 +62,7 @@ func TestRouterTickArray(t *testing.T) {
 }
 
 func TestRouterRejects(t *testing.T) {
-	long := `{"userId":"` + strings.Repeat("u", MaxUserIDBytes+1) + `"}`
+	long := `{"userId":"` + strings.Repeat("u", engine.MaxUserIDBytes+1) + `"}`
 	cases := []struct {
 		name    string
 		channel Channel
@@ -129,6 +131,55 @@ func TestRouterUserMessages(t *testing.T) {
 		if len(calls) != 1 || calls[0].kind != "user" || calls[0].stream != c.stream || calls[0].key != c.user || calls[0].message != c.payload {
 			t.Errorf("Handle(%v, %s) = %+v; want user %q on %v", c.channel, c.payload, calls, c.user, c.stream)
 		}
+	}
+}
+
+// A user id is routed exactly when a token naming it is accepted at connect:
+// a user who can connect can be sent messages, and no message is routed to
+// an id nobody can connect as.
+func TestRouterUserIDsMatchAuthentication(t *testing.T) {
+	secret := []byte("s")
+	auth, err := engine.NewAuthenticator(engine.AuthOptions{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	longest := strings.Repeat("u", 128)
+	cases := []struct {
+		name string
+		id   string
+		want bool
+	}{
+		{"128 bytes", longest, true},
+		{"129 bytes", longest + "u", false},
+		{"129 bytes in 128 characters", longest[1:] + "é", false},
+		{"empty", "", false},
+		{"control character", "u\x01", true},
+		{"non-ASCII", "café", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": c.id, "exp": time.Now().Add(time.Hour).Unix()}).SignedString(secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, code := auth.Verify(token)
+			if connects := code == ""; connects != c.want {
+				t.Fatalf("Verify(sub %q) = %q; want accepted %v", c.id, code, c.want)
+			}
+			quoted, err := json.Marshal(c.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			router, rec := newTestRouter(t)
+			router.Handle(ChannelOrders, []byte(`{"orderId":"o1","userId":`+string(quoted)+`}`))
+			calls := rec.snapshot()
+			if routed := len(calls) == 1 && calls[0].key == c.id; routed != c.want {
+				t.Fatalf("Handle(userId %q) = %+v; want routed %v", c.id, calls, c.want)
+			}
+			if !c.want && router.Rejects(ChannelOrders, ReasonInvalidUser) != 1 {
+				t.Fatalf("Handle(userId %q) stats %+v; want one invalid_user", c.id, router.Stats().Rejected[ChannelOrders])
+			}
+		})
 	}
 }
 

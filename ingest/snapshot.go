@@ -61,7 +61,7 @@ func (r *Redis) Positions(userID string) ([][]byte, error) {
 }
 
 func (r *Redis) positions(userID string, replace bool) ([][]byte, error) {
-	if !validUserID(userID) {
+	if !engine.ValidUserID(userID) {
 		return nil, ErrInvalidUser
 	}
 	client, err := r.cacheClient()
