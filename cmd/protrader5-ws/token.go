@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/protrader5/ws-gateway/engine"
 )
 
 // DefaultTokenTTL is the lifetime of a token made by the token subcommand.
@@ -34,8 +36,8 @@ func mintTokenWithClaims(secret []byte, userID string, ttl time.Duration, issuer
 	switch {
 	case len(secret) == 0:
 		return "", errors.New("token: no secret to sign with")
-	case userID == "":
-		return "", errors.New("token: the user id is empty")
+	case !engine.ValidUserID(userID):
+		return "", fmt.Errorf("token: user id %q is not one the gateway serves (non-empty, at most %d bytes of UTF-8)", userID, engine.MaxUserIDBytes)
 	case ttl <= 0:
 		return "", fmt.Errorf("token: ttl %v is not positive", ttl)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/protrader5/ws-gateway/engine"
 )
 
 // verify parses token the way the gateway is meant to (DESIGN: one parser,
@@ -176,5 +178,16 @@ func TestTokenCommandRefusals(t *testing.T) {
 	c, _, stderr := newTestCLI(map[string]string{"PORT": "x"})
 	if code := c.run([]string{"token", "--user", "u"}); code != exitSuccess {
 		t.Errorf("token with a bad PORT: exit %d, stderr %q; want success", code, stderr)
+	}
+}
+
+func TestMintTokenRefusesUserIDsTheGatewayRefuses(t *testing.T) {
+	for _, userID := range []string{"", strings.Repeat("u", engine.MaxUserIDBytes+1), "bad\xff"} {
+		if _, err := mintToken([]byte("secret"), userID, time.Hour, "", "", time.Now()); err == nil {
+			t.Errorf("mintToken(user %q) succeeded; the gateway would refuse the token", userID)
+		}
+	}
+	if _, err := mintToken([]byte("secret"), strings.Repeat("u", engine.MaxUserIDBytes), time.Hour, "", "", time.Now()); err != nil {
+		t.Errorf("mintToken(user of %d bytes) = %v", engine.MaxUserIDBytes, err)
 	}
 }
