@@ -33,6 +33,9 @@ func TestAllocations(t *testing.T) {
 		{name: "AppendEvent escaped name", run: func() { sinkBytes = AppendEvent(dst[:0], "/admin", "a\"b\n\xff", tick) }},
 		{name: "AppendAck", run: func() { sinkBytes = AppendAck(dst[:0], "/", 12, []byte(`{"ok":true}`)) }},
 		{name: "AppendConnect", run: func() { sinkBytes = AppendConnect(dst[:0], "/", "oSO0OpakMV_3jnilAAAA") }},
+		{name: "AppendConnectRecoverable", run: func() {
+			sinkBytes = AppendConnectRecoverable(dst[:0], "/", "oSO0OpakMV_3jnilAAAA", "Q2ZwwNqsn6W8d1PgAAAB")
+		}},
 		{name: "AppendConnectError", run: func() { sinkBytes = AppendConnectError(dst[:0], "/", []byte(`{"message":"x"}`)) }},
 		{name: "AppendDisconnect", run: func() { sinkBytes = AppendDisconnect(dst[:0], "/admin") }},
 		{name: "AppendSocketPacket", run: func() {

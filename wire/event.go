@@ -102,6 +102,19 @@ func AppendConnect(dst []byte, namespace, sid string) []byte {
 	return append(dst, '}')
 }
 
+// AppendConnectRecoverable is AppendConnect for a server with connection
+// state recovery (socket.io 4.6 and later): the answer also carries the
+// private session id the client presents to recover,
+// {"sid":"...","pid":"..."}; both are JSON-escaped.
+func AppendConnectRecoverable(dst []byte, namespace, sid, pid string) []byte {
+	dst = appendMessageHeader(dst, SocketConnect, namespace)
+	dst = append(dst, `{"sid":`...)
+	dst = appendJSONString(dst, sid)
+	dst = append(dst, `,"pid":`...)
+	dst = appendJSONString(dst, pid)
+	return append(dst, '}')
+}
+
 // AppendConnectError appends "4" + "4" + [namespace + ","] + payload (raw JSON
 // object, written verbatim), the refusal of a CONNECT (Socket.IO v5
 // §CONNECT_ERROR).

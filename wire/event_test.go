@@ -56,6 +56,7 @@ func TestAppendServerPackets(t *testing.T) {
 		{name: "ack namespace no payload", got: AppendAck(nil, "/admin", 0, nil), want: `43/admin,0[]`},
 		{name: "connect", got: AppendConnect(nil, "/", "oSO0OpakMV_3jnilAAAA"), want: `40{"sid":"oSO0OpakMV_3jnilAAAA"}`},
 		{name: "connect namespace", got: AppendConnect(nil, "/admin", "x"), want: `40/admin,{"sid":"x"}`},
+		{name: "connect recoverable", got: AppendConnectRecoverable(nil, "/", "oSO0OpakMV_3jnilAAAA", "p\"d"), want: `40{"sid":"oSO0OpakMV_3jnilAAAA","pid":"p\"d"}`},
 		{name: "connect error", got: AppendConnectError(nil, "/", []byte(`{"message":"Authentication failed","data":{"code":"TOKEN_MISSING"}}`)), want: `44{"message":"Authentication failed","data":{"code":"TOKEN_MISSING"}}`},
 		{name: "connect error namespace", got: AppendConnectError(nil, "/admin", []byte(`{"message":"x"}`)), want: `44/admin,{"message":"x"}`},
 		{name: "disconnect", got: AppendDisconnect(nil, "/"), want: `41`},
