@@ -33,6 +33,9 @@ const (
 	// than Config.PreAuthFrames/PreAuthBytes allow, or faster than it is
 	// served (its unhandled input passed the bound).
 	ReasonInputFlood
+	// ReasonSessionTakenOver: a new connection recovered the socket's
+	// session (the client gave up on this one).
+	ReasonSessionTakenOver
 	closeReasonCount
 )
 
@@ -50,6 +53,7 @@ var closeReasonNames = [closeReasonCount]string{
 	ReasonTransportReplaced: "transport_replaced",
 	ReasonEventFlood:        "event_flood",
 	ReasonInputFlood:        "input_flood",
+	ReasonSessionTakenOver:  "session_taken_over",
 }
 
 // String returns the reason as logged and used as a metric label.

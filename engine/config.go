@@ -24,6 +24,7 @@ const (
 	DefaultMaxHeaderBytes      = 8 << 10
 	DefaultMaxSymbols          = 100_000
 	DefaultDrainTimeout        = 10 * time.Second
+	DefaultRecoveryMaxEvents   = 1000
 	DefaultPreAuthFrames       = 32
 	DefaultPreAuthBytes        = 32 << 10
 )
@@ -117,6 +118,22 @@ type Config struct {
 	// DefaultDrainTimeout (10s).
 	DrainTimeout time.Duration
 
+	// RecoveryWindow turns on connection state recovery: a client that comes
+	// back within it gets its session and every user message it missed.
+	// Zero turns it off.
+	RecoveryWindow time.Duration
+	// RecoveryMaxEvents bounds the user messages kept per user for replay;
+	// a client that missed more gets a fresh session. Zero means
+	// DefaultRecoveryMaxEvents (1000).
+	RecoveryMaxEvents int
+	// Sessions keeps recoverable sessions. Nil means NewMemorySessions():
+	// recovery on this node only.
+	Sessions SessionStore
+	// StreamOffsets says user messages come with Redis stream entry IDs
+	// (PublishUserEntry), the same on every node, so offsets are valid on
+	// any node; otherwise this node numbers them and only it can replay.
+	StreamOffsets bool
+
 	// Auth verifies the tokens of CONNECT packets. Nil refuses every CONNECT
 	// with TOKEN_INVALID.
 	Auth *Authenticator
@@ -160,6 +177,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPendingBytes <= 0 {
 		c.MaxPendingBytes = DefaultMaxPendingBytes
+	}
+	if c.RecoveryMaxEvents <= 0 {
+		c.RecoveryMaxEvents = DefaultRecoveryMaxEvents
 	}
 	if c.PreAuthFrames <= 0 {
 		c.PreAuthFrames = DefaultPreAuthFrames

@@ -91,6 +91,8 @@ type Conn struct {
 	socketID     string         // guarded by mu
 	userID       string         // guarded by mu; set at CONNECT
 	shard        *shard         // guarded by mu; set with userID
+	pid          string         // guarded by mu; the recoverable session's private id, with recovery on
+	sessionStart string         // guarded by mu; the offset the session began at
 
 	// Upgrade (polling -> WebSocket), guarded by mu. probing is set on the
 	// probe WebSocket's own Conn: the session it wants to take over. forward
@@ -357,6 +359,9 @@ func (c *Conn) closeWith(reason CloseReason) {
 	c.engine.metrics.closed(reason)
 	if wasOpen && reason != ReasonClientClosed {
 		c.engine.logCloseReason(c, reason)
+	}
+	if c.engine.recovery != nil {
+		c.engine.recovery.closing(c, reason)
 	}
 	c.engine.retire(c)
 	c.sink.close()

@@ -20,6 +20,7 @@ type shard struct {
 	mu          sync.Mutex              // guards subscribers and users; see LOCKING.md
 	subscribers map[*symbolRing][]*Conn // guarded by mu
 	users       map[string][]*Conn      // guarded by mu; connected sockets per user
+	history     *history                // guarded by mu; nil without recovery
 
 	inboxMu sync.Mutex
 	inbox   []shardEvent // guarded by inboxMu
@@ -46,16 +47,24 @@ type shardEvent struct {
 	// reached, when set, makes the event a barrier: it is closed once
 	// every event posted before it has been queued to its sockets.
 	reached chan struct{}
+	// id is a recoverable user message's entry in its stream; record says
+	// it goes into the shard's history.
+	id     EntryID
+	record bool
 }
 
 func newShard(engine *Engine, index int) *shard {
-	return &shard{
+	s := &shard{
 		engine:      engine,
 		index:       index,
 		subscribers: make(map[*symbolRing][]*Conn),
 		users:       make(map[string][]*Conn),
 		wake:        make(chan struct{}, 1),
 	}
+	if config := engine.config; config.RecoveryWindow > 0 {
+		s.history = newHistory(int64(config.RecoveryWindow), config.RecoveryMaxEvents)
+	}
+	return s
 }
 
 func (s *shard) post(event shardEvent) {
@@ -95,6 +104,7 @@ func (s *shard) run(done <-chan struct{}) {
 func (s *shard) deliver(events []shardEvent) {
 	s.mu.Lock()
 	var barriers []chan struct{}
+	now := timeNow()
 	for i := range events {
 		event := &events[i]
 		if event.reached != nil {
@@ -109,6 +119,9 @@ func (s *shard) deliver(events []shardEvent) {
 				s.markDirty(c)
 			}
 			continue
+		}
+		if event.record {
+			s.history.record(event.userID, event.stream, event.id, event.frame, now)
 		}
 		for _, c := range s.users[event.userID] {
 			c.mu.Lock()
@@ -226,9 +239,38 @@ func (e *Engine) publishTick(symbol string, tick []byte, seedOnly bool) {
 
 // PublishUser implements Publisher.
 func (e *Engine) PublishUser(stream Stream, userID string, message []byte) {
+	if e.recovery != nil {
+		e.recovery.publish(stream, userID, message, EntryID{}, false)
+		return
+	}
 	frame := newEventFrame(stream.EventName(), message)
 	e.metrics.userMessages[stream].Add(1)
 	e.shardOf(userID).post(shardEvent{frame: frame, userID: userID, stream: stream})
+}
+
+// PublishUserEntry implements Publisher.
+func (e *Engine) PublishUserEntry(stream Stream, userID string, message []byte, id EntryID) {
+	if e.recovery != nil {
+		e.recovery.publish(stream, userID, message, id, true)
+		return
+	}
+	e.PublishUser(stream, userID, message)
+}
+
+// HistoryFrom implements Publisher.
+func (e *Engine) HistoryFrom(stream Stream, id EntryID) {
+	if e.recovery != nil {
+		e.recovery.historyFrom(stream, id)
+	}
+}
+
+// ReleaseSession closes the socket holding pid's session on this node, if
+// any: a SessionStore shared by several nodes calls it when another node
+// took the session over.
+func (e *Engine) ReleaseSession(pid string) {
+	if e.recovery != nil {
+		e.recovery.release(pid)
+	}
 }
 
 // PublishPositionRefresh implements Publisher.

@@ -61,6 +61,24 @@ func newEventFrame(name string, payload []byte) *Frame {
 	return frame
 }
 
+// newRecoverableEventFrame builds `42["name",payload,"offset"]`: a user
+// message with its recovery offset as the last argument, which the stock
+// client records. offset needs no JSON escaping (offset.go).
+func newRecoverableEventFrame(name string, payload, offset []byte) *Frame {
+	payloadLength := len(eventPrefix) + len(name) + len(`",`) + len(payload) + len(`,"`) + len(offset) + len(`"]`)
+	frame := allocateFrame(wire.ServerFrameSize(payloadLength))
+	buffer := wire.AppendFrameHeader(frame.WebSocket()[:0], wire.OpText, payloadLength)
+	frame.headerLen = uint8(len(buffer))
+	buffer = append(buffer, eventPrefix...)
+	buffer = append(buffer, name...)
+	buffer = append(buffer, `",`...)
+	buffer = append(buffer, payload...)
+	buffer = append(buffer, `,"`...)
+	buffer = append(buffer, offset...)
+	_ = append(buffer, `"]`...)
+	return frame
+}
+
 // newTextFrame frames an already-encoded Engine.IO packet.
 func newTextFrame(packet []byte) *Frame {
 	frame := allocateFrame(wire.ServerFrameSize(len(packet)))

@@ -20,7 +20,8 @@ type metrics struct {
 	unknownEvents    atomic.Uint64
 	protocolErrors   atomic.Uint64
 	tokenExpiries    atomic.Uint64
-	httpConnections  atomic.Int64 // connections handed to net/http and still open
+	httpConnections  atomic.Int64  // connections handed to net/http and still open
+	replayed         atomic.Uint64 // user messages replayed to recovered sockets
 	symbolTableFull  atomic.Uint64
 	snapshotsSkipped atomic.Uint64
 	disconnects      [closeReasonCount]atomic.Uint64
@@ -55,6 +56,7 @@ func (m *metrics) count(metric, label string) {
 
 func (m *metrics) authFailures(code AuthCode) { m.count("auth_failures", string(code)) }
 func (m *metrics) refusals(code string)       { m.count("refusals", code) }
+func (m *metrics) recoveries(result string)   { m.count("recoveries", result) }
 func (m *metrics) handshakeRefusals(reason string) {
 	m.count("handshake_refusals", reason)
 }
@@ -81,10 +83,14 @@ var (
 	descTokenExpiries = prometheus.NewDesc("protrader5_token_expiries_total", "Sockets disconnected because their token expired.", nil, nil)
 	descHTTPConns     = prometheus.NewDesc("protrader5_http_connections", "Plain HTTP connections (probes, scrapes, long-polling) held by net/http.", nil, nil)
 	descPolling       = prometheus.NewDesc("protrader5_polling_sessions", "Long-polling sessions known by id.", nil, nil)
+	descReplayed      = prometheus.NewDesc("protrader5_replayed_messages_total", "User messages replayed to recovered sockets.", nil, nil)
+	descHistory       = prometheus.NewDesc("protrader5_recovery_history_messages", "User messages kept for replay.", nil, nil)
+	descLiveSessions  = prometheus.NewDesc("protrader5_recoverable_sessions", "Connected sockets with a recoverable session.", nil, nil)
 	descTimerEntries  = prometheus.NewDesc("protrader5_timer_entries", "Entries in the connection timer wheel (one per live connection at most).", nil, nil)
 	descLabelled      = map[string]*prometheus.Desc{
 		"auth_failures":      prometheus.NewDesc("protrader5_auth_failures_total", "Refused CONNECTs by reason.", []string{"reason"}, nil),
 		"refusals":           prometheus.NewDesc("protrader5_event_refusals_total", "Client events refused, by error code.", []string{"code"}, nil),
+		"recoveries":         prometheus.NewDesc("protrader5_recoveries_total", "CONNECTs that presented a session to recover, by result (recovered, expired, unknown, foreign_user, offset_trimmed, disabled).", []string{"result"}, nil),
 		"handshake_refusals": prometheus.NewDesc("protrader5_handshake_refusals_total", "HTTP/WebSocket handshakes refused, by reason.", []string{"reason"}, nil),
 	}
 )
@@ -92,7 +98,7 @@ var (
 func (c engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{descConnections, descSockets, descSubscriptions, descSymbols, descAccepted, descUpgrades,
 		descDeliveries, descConflated, descTicks, descUserMessages, descDisconnects, descUnknownEvents, descProtocol, descTokenExpiries,
-		descHTTPConns, descPolling, descTimerEntries} {
+		descHTTPConns, descPolling, descTimerEntries, descReplayed, descHistory, descLiveSessions} {
 		ch <- desc
 	}
 	for _, desc := range descLabelled {
@@ -136,6 +142,18 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descHTTPConns, float64(m.httpConnections.Load()))
 	gauge(descPolling, float64(e.pollingSessions()))
 	gauge(descTimerEntries, float64(e.wheel.size()))
+	counter(descReplayed, m.replayed.Load())
+	historyMessages, liveSessions := 0, 0
+	if e.recovery != nil {
+		for _, s := range e.shards {
+			s.mu.Lock()
+			historyMessages += s.history.entries
+			s.mu.Unlock()
+		}
+		liveSessions = e.recovery.liveSessions()
+	}
+	gauge(descHistory, float64(historyMessages))
+	gauge(descLiveSessions, float64(liveSessions))
 	m.labelledMu.Lock()
 	for key, value := range m.labelled {
 		counter(descLabelled[key[0]], value.Load(), key[1])

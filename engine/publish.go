@@ -58,6 +58,18 @@ type Publisher interface {
 	// PublishUser delivers message to userID's sockets subscribed to stream, in
 	// publish order per user, never conflated or dropped.
 	PublishUser(stream Stream, userID string, message []byte)
+	// PublishUserEntry is PublishUser for a message read from a durable
+	// stream (Redis Streams) as entry id; the ids of one stream must
+	// increase, and one at or below the last is dropped as already
+	// delivered. Its recovery offset names the entry, so every node that
+	// reads the same streams can replay after it (Config.StreamOffsets).
+	PublishUserEntry(stream Stream, userID string, message []byte, id EntryID)
+	// HistoryFrom says that from now on the engine sees every message of
+	// stream after entry id: where a durable reader starts, or restarts
+	// after a gap it could not fill. A zero id means after the next message
+	// (Pub/Sub: what was published before a resubscription is lost).
+	// Recovery refuses offsets from before it.
+	HistoryFrom(stream Stream, id EntryID)
 	// PublishPositionRefresh delivers a live P&L "position:update" for one
 	// position. Unlike PublishUser, a refresh still waiting in a socket's queue
 	// is replaced by a newer refresh of the same position (CONTRACT §5).

@@ -35,7 +35,8 @@ type Engine struct {
 	sessionsMu sync.RWMutex
 	sessions   map[string]*Conn // guarded by sessionsMu; polling sessions by sid
 
-	limits *limits
+	limits   *limits
+	recovery *recovery // nil when Config.RecoveryWindow is zero
 
 	tlsListenerMu sync.Mutex
 	tlsListener   net.Listener // guarded by tlsListenerMu; set while serving TLS
@@ -72,6 +73,10 @@ func New(config Config) (*Engine, error) {
 	}
 	e.wheel = newWheel(wheelResolution(config))
 	go e.wheel.run(e.done)
+	if config.RecoveryWindow > 0 {
+		e.recovery = newRecovery(e)
+		go e.recovery.run(e.done)
+	}
 	e.front = newHTTPFront(e)
 	loop, err := netpoll.NewEventLoop(e.onRequest,
 		netpoll.WithOnPrepare(e.onPrepare),

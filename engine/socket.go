@@ -23,6 +23,9 @@ func (e *Engine) handleMessage(c *Conn, data []byte) bool {
 		e.handleConnect(c, packet)
 	case wire.SocketDisconnect:
 		if packet.Namespace == "/" {
+			if e.recovery != nil {
+				e.recovery.left(c)
+			}
 			e.leave(c)
 			c.mu.Lock()
 			c.connectDeadline = timeNow() + int64(e.config.ConnectTimeout)
@@ -78,6 +81,7 @@ func (e *Engine) handleConnect(c *Conn, packet wire.SocketPacket) {
 		return // a repeated CONNECT changes nothing
 	}
 	token, code := c.headerToken, AuthCode("")
+	var request connectRequest
 	if len(packet.Data) > 0 {
 		var auth map[string]any
 		if json.Unmarshal(packet.Data, &auth) == nil {
@@ -88,6 +92,10 @@ func (e *Engine) handleConnect(c *Conn, packet wire.SocketPacket) {
 				}
 				token = text
 			}
+			// The stock client adds {pid, offset} to its auth when it
+			// comes back; anything but strings is ignored.
+			request.pid, _ = auth["pid"].(string)
+			request.offset, _ = auth["offset"].(string)
 		}
 	}
 	var identity Identity
@@ -105,6 +113,12 @@ func (e *Engine) handleConnect(c *Conn, packet wire.SocketPacket) {
 		return
 	}
 	c.headerToken = ""
+	if request.pid != "" && e.recovery == nil {
+		e.metrics.recoveries(recoveryDisabled)
+	}
+	if request.pid != "" && e.recovery != nil && e.recoverSession(c, request, identity) {
+		return
+	}
 	socketID := newID()
 	e.join(c, identity.UserID, socketID)
 	c.mu.Lock()
@@ -112,7 +126,28 @@ func (e *Engine) handleConnect(c *Conn, packet wire.SocketPacket) {
 	c.tokenExpiry = identity.Expires.UnixNano()
 	c.scheduleNextLocked()
 	c.mu.Unlock()
-	c.send(newTextFrame(wire.AppendConnect(nil, "/", socketID)))
+	if e.recovery == nil {
+		c.send(newTextFrame(wire.AppendConnect(nil, "/", socketID)))
+		return
+	}
+	pid := e.recovery.begin(c)
+	c.send(newTextFrame(wire.AppendConnectRecoverable(nil, "/", socketID, pid)))
+}
+
+// recoverSession tries to give c back the session request names (the token
+// was verified already); false means c gets a fresh session instead.
+func (e *Engine) recoverSession(c *Conn, request connectRequest, identity Identity) bool {
+	session, from, result := e.recovery.lookup(request, identity.UserID)
+	if result == recoveryRecovered {
+		// A socket of this node still holding the session (a half-open
+		// connection) is closed before the replay is read.
+		e.recovery.release(session.PID)
+		if !e.recovery.recover(c, session, from, identity.Expires.UnixNano()) {
+			result = recoveryOffsetTrimmed
+		}
+	}
+	e.metrics.recoveries(result)
+	return result == recoveryRecovered
 }
 
 // handleEvent runs one client event and answers it; false means the
@@ -174,6 +209,9 @@ func (e *Engine) handleEvent(c *Conn, packet wire.SocketPacket) bool {
 		return true
 	}
 	e.reply(c, packet.ID, event.Name, result, failure)
+	if failure == nil && e.recovery != nil {
+		e.recovery.changed(c)
+	}
 	if failure == nil && event.Name == "subscribe:positions" {
 		e.sendPositions(c)
 	}

@@ -20,10 +20,6 @@ const maxFramesPerRead = 256
 func (e *Engine) readFrames(c *Conn, reader frameReader) {
 	for frames := 0; reader.Len() > 0 && frames < maxFramesPerRead; frames++ {
 		authenticated := c.authenticated()
-		if reader.Len() > e.inputLimit(c, authenticated) {
-			e.closeProtocol(c, wire.ClosePolicyViolation, ReasonInputFlood)
-			return
-		}
 		head, err := reader.Peek(2)
 		if err != nil {
 			c.closeWith(ReasonClientClosed)
@@ -44,6 +40,9 @@ func (e *Engine) readFrames(c *Conn, reader frameReader) {
 			return
 		case header.Length > maxFrame || int64(len(c.fragment))+header.Length > maxFrame:
 			e.closeProtocol(c, wire.CloseMessageTooBig, ReasonMessageTooBig)
+			return
+		case reader.Len() > e.inputLimit(c, authenticated):
+			e.closeProtocol(c, wire.ClosePolicyViolation, ReasonInputFlood)
 			return
 		case !authenticated && !e.chargePreAuth(c, int(header.Length)):
 			e.closeProtocol(c, wire.ClosePolicyViolation, ReasonInputFlood)

@@ -1,0 +1,397 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// recoveryConfig is a config with recovery on and a generous window.
+func recoveryConfig() Config { return Config{RecoveryWindow: time.Minute} }
+
+// connected is the answer to a CONNECT with recovery on.
+type connected struct{ SID, PID string }
+
+// connectWith sends a CONNECT with auth and returns the packets up to and
+// including the CONNECT answer, which it parses.
+func connectWith(t *testing.T, client *testClient, auth map[string]string) (before []string, answer connected) {
+	t.Helper()
+	data, _ := json.Marshal(auth)
+	client.send("40" + string(data))
+	for {
+		packet := client.next()
+		if !strings.HasPrefix(packet, "40") {
+			before = append(before, packet)
+			continue
+		}
+		var reply struct{ SID, PID string }
+		if err := json.Unmarshal([]byte(packet[2:]), &reply); err != nil || reply.SID == "" || reply.PID == "" {
+			t.Fatalf("CONNECT answer %q: want sid and pid", packet)
+		}
+		return before, connected{reply.SID, reply.PID}
+	}
+}
+
+// order publishes order n of user.
+func order(e *Engine, user string, n int) {
+	e.PublishUser(StreamOrders, user, []byte(fmt.Sprintf(`{"userId":%q,"orderId":"o%d"}`, user, n)))
+}
+
+// orderOffset parses an order:update packet: the order number and offset.
+func orderOffset(t *testing.T, packet string) (int, string) {
+	t.Helper()
+	var args []json.RawMessage
+	if !strings.HasPrefix(packet, "42") || json.Unmarshal([]byte(packet[2:]), &args) != nil || len(args) != 3 || string(args[0]) != `"order:update"` {
+		t.Fatalf("packet %q is not an order:update with an offset", packet)
+	}
+	var body struct{ OrderID string }
+	var offset string
+	_ = json.Unmarshal(args[1], &body)
+	if err := json.Unmarshal(args[2], &offset); err != nil || offset == "" {
+		t.Fatalf("packet %q: offset %s", packet, args[2])
+	}
+	var n int
+	fmt.Sscanf(body.OrderID, "o%d", &n)
+	return n, offset
+}
+
+// subscribedClient connects user with recovery and follows orders and BTCUSD.
+func subscribedClient(t *testing.T, e *Engine, user string) (*testClient, connected) {
+	t.Helper()
+	client := dialClient(t, e, nil)
+	_, answer := connectWith(t, client, map[string]string{"token": testToken(t, user, time.Hour)})
+	if ack := client.emitAck(1, "subscribe:orders", ""); ack != `{"ok":true}` {
+		t.Fatalf("subscribe:orders = %s", ack)
+	}
+	if ack := client.emitAck(2, "subscribe:market", `{"symbols":["BTCUSD"]}`); ack != `{"ok":true,"symbols":["BTCUSD"]}` {
+		t.Fatalf("subscribe:market = %s", ack)
+	}
+	return client, answer
+}
+
+// receiveOrders reads until n order:updates arrived; it returns their
+// numbers and the last offset.
+func receiveOrders(t *testing.T, client *testClient, n int) ([]int, string) {
+	t.Helper()
+	var numbers []int
+	var offset string
+	for len(numbers) < n {
+		packet := client.next()
+		if strings.HasPrefix(packet, `42["order:update"`) {
+			number, packetOffset := orderOffset(t, packet)
+			numbers = append(numbers, number)
+			offset = packetOffset
+		}
+	}
+	return numbers, offset
+}
+
+func TestRecoveryReplaysWhatWasMissed(t *testing.T) {
+	e := startEngine(t, recoveryConfig())
+	client, first := subscribedClient(t, e, "alice")
+	for n := 1; n <= 3; n++ {
+		order(e, "alice", n)
+	}
+	got, offset := receiveOrders(t, client, 3)
+	if fmt.Sprint(got) != "[1 2 3]" {
+		t.Fatalf("orders = %v", got)
+	}
+	client.Close()
+	waitFor(t, "the socket to close", func() bool { return e.Stats().Sockets == 0 })
+	for n := 4; n <= 6; n++ {
+		order(e, "alice", n)
+	}
+	order(e, "bob", 1) // another user's: never replayed to alice
+	e.PublishTick("BTCUSD", []byte(`{"symbol":"BTCUSD","price":50000}`))
+	waitFor(t, "the shard to record the orders", func() bool { return historyLen(e) == 7 })
+
+	again := dialClient(t, e, nil)
+	before, answer := connectWith(t, again, map[string]string{"token": testToken(t, "alice", time.Hour), "pid": first.PID, "offset": offset})
+	if answer != first {
+		t.Fatalf("recovered as %+v; want %+v", answer, first)
+	}
+	var replayed []int
+	for _, packet := range before {
+		n, _ := orderOffset(t, packet)
+		replayed = append(replayed, n)
+	}
+	if fmt.Sprint(replayed) != "[4 5 6]" {
+		t.Fatalf("replayed before the CONNECT answer: %v; want [4 5 6]", replayed)
+	}
+	// Then the latest tick of its symbol, without subscribing again.
+	if payload := again.expectEvent("market:data"); !strings.Contains(payload, `"price":50000`) {
+		t.Fatalf("tick after recovery = %s", payload)
+	}
+	order(e, "alice", 7)
+	if live, _ := receiveOrders(t, again, 1); live[0] != 7 {
+		t.Fatalf("live order after recovery = %v", live)
+	}
+	if result := recoveries(e, recoveryRecovered); result != 1 {
+		t.Fatalf("recovered = %d", result)
+	}
+	if replayedCount := e.metrics.replayed.Load(); replayedCount != 3 {
+		t.Fatalf("replayed messages = %d; want 3", replayedCount)
+	}
+}
+
+func historyLen(e *Engine) int {
+	total := 0
+	for _, s := range e.shards {
+		s.mu.Lock()
+		total += s.history.entries
+		s.mu.Unlock()
+	}
+	return total
+}
+
+func recoveries(e *Engine, result string) uint64 {
+	e.metrics.labelledMu.Lock()
+	defer e.metrics.labelledMu.Unlock()
+	if counter := e.metrics.labelled[[2]string{"recoveries", result}]; counter != nil {
+		return counter.Load()
+	}
+	return 0
+}
+
+func TestRecoveryWithoutAnyOffset(t *testing.T) {
+	e := startEngine(t, recoveryConfig())
+	client, first := subscribedClient(t, e, "quiet")
+	client.Close()
+	waitFor(t, "the socket to close", func() bool { return e.Stats().Sockets == 0 })
+	order(e, "quiet", 1)
+	waitFor(t, "the shard to record the order", func() bool { return historyLen(e) == 1 })
+	again := dialClient(t, e, nil)
+	// The stock client sends no offset when it never got a user message.
+	before, answer := connectWith(t, again, map[string]string{"token": testToken(t, "quiet", time.Hour), "pid": first.PID})
+	if answer != first || len(before) != 1 {
+		t.Fatalf("answer %+v after %q; want %+v after order 1", answer, before, first)
+	}
+}
+
+func TestRecoveryRefusals(t *testing.T) {
+	t.Run("another user's pid", func(t *testing.T) {
+		e := startEngine(t, recoveryConfig())
+		victim, victimSession := subscribedClient(t, e, "victim")
+		order(e, "victim", 1)
+		_, offset := receiveOrders(t, victim, 1)
+		thief := dialClient(t, e, nil)
+		before, answer := connectWith(t, thief, map[string]string{"token": testToken(t, "thief", time.Hour), "pid": victimSession.PID, "offset": offset})
+		if len(before) != 0 || answer.PID == victimSession.PID || answer.SID == victimSession.SID {
+			t.Fatalf("thief got %q and %+v", before, answer)
+		}
+		if ack := thief.emitAck(1, "subscribe:orders", ""); ack != `{"ok":true}` {
+			t.Fatal(ack)
+		}
+		order(e, "victim", 2)
+		// The victim is still connected and gets its order; the thief
+		// gets nothing of it.
+		if got, _ := receiveOrders(t, victim, 1); got[0] != 2 {
+			t.Fatalf("victim got %v", got)
+		}
+		if packet, err := thief.Next(200 * time.Millisecond); err == nil {
+			t.Fatalf("thief received %q", packet)
+		}
+		if recoveries(e, recoveryForeignUser) != 1 {
+			t.Fatal("foreign_user not counted")
+		}
+	})
+	t.Run("window exceeded", func(t *testing.T) {
+		e := startEngine(t, Config{RecoveryWindow: 300 * time.Millisecond})
+		client, first := subscribedClient(t, e, "late")
+		client.Close()
+		waitFor(t, "the socket to close", func() bool { return e.Stats().Sockets == 0 })
+		time.Sleep(400 * time.Millisecond) // past the window
+		again := dialClient(t, e, nil)
+		_, answer := connectWith(t, again, map[string]string{"token": testToken(t, "late", time.Hour), "pid": first.PID})
+		if answer.PID == first.PID {
+			t.Fatal("recovered a session older than the window")
+		}
+		if recoveries(e, recoveryExpired)+recoveries(e, recoveryUnknown) != 1 {
+			t.Fatal("expiry not counted")
+		}
+	})
+	t.Run("more missed than kept", func(t *testing.T) {
+		e := startEngine(t, Config{RecoveryWindow: time.Minute, RecoveryMaxEvents: 3})
+		client, first := subscribedClient(t, e, "busy")
+		order(e, "busy", 1)
+		_, offset := receiveOrders(t, client, 1)
+		client.Close()
+		waitFor(t, "the socket to close", func() bool { return e.Stats().Sockets == 0 })
+		for n := 2; n <= 6; n++ {
+			order(e, "busy", n)
+		}
+		waitFor(t, "the shard to record the orders", func() bool { return e.metrics.userMessages[StreamOrders].Load() == 6 && historyLen(e) == 3 })
+		again := dialClient(t, e, nil)
+		before, answer := connectWith(t, again, map[string]string{"token": testToken(t, "busy", time.Hour), "pid": first.PID, "offset": offset})
+		if answer.PID == first.PID || len(before) != 0 {
+			t.Fatalf("a partial replay was presented as complete: %q %+v", before, answer)
+		}
+		if recoveries(e, recoveryOffsetTrimmed) != 1 {
+			t.Fatal("offset_trimmed not counted")
+		}
+	})
+	t.Run("a gap in the source", func(t *testing.T) {
+		e := startEngine(t, recoveryConfig())
+		client, first := subscribedClient(t, e, "gap")
+		order(e, "gap", 1)
+		_, offset := receiveOrders(t, client, 1)
+		client.Close()
+		waitFor(t, "the socket to close", func() bool { return e.Stats().Sockets == 0 })
+		e.HistoryFrom(StreamOrders, EntryID{}) // a resubscription: messages were lost
+		order(e, "gap", 2)
+		again := dialClient(t, e, nil)
+		_, answer := connectWith(t, again, map[string]string{"token": testToken(t, "gap", time.Hour), "pid": first.PID, "offset": offset})
+		if answer.PID == first.PID {
+			t.Fatal("recovered across a gap")
+		}
+	})
+	t.Run("left on purpose", func(t *testing.T) {
+		e := startEngine(t, recoveryConfig())
+		client, first := subscribedClient(t, e, "leaver")
+		client.send("41")
+		waitFor(t, "the socket to leave", func() bool { return e.Stats().Sockets == 0 })
+		again := dialClient(t, e, nil)
+		_, answer := connectWith(t, again, map[string]string{"token": testToken(t, "leaver", time.Hour), "pid": first.PID})
+		if answer.PID == first.PID {
+			t.Fatal("a session its client left was recovered")
+		}
+	})
+	t.Run("another node's offset", func(t *testing.T) {
+		e := startEngine(t, recoveryConfig())
+		client, first := subscribedClient(t, e, "wanderer")
+		client.Close()
+		waitFor(t, "the socket to close", func() bool { return e.Stats().Sockets == 0 })
+		again := dialClient(t, e, nil)
+		_, answer := connectWith(t, again, map[string]string{"token": testToken(t, "wanderer", time.Hour), "pid": first.PID, "offset": "zz.0-1.0-0.0-0"})
+		if answer.PID == first.PID {
+			t.Fatal("recovered from an offset of another epoch")
+		}
+	})
+	t.Run("recovery off", func(t *testing.T) {
+		e := startEngine(t, Config{})
+		client := dialClient(t, e, nil)
+		data, _ := json.Marshal(map[string]string{"token": testToken(t, "plain", time.Hour), "pid": "whatever"})
+		client.send("40" + string(data))
+		if answer := client.next(); !strings.HasPrefix(answer, `40{"sid":`) || strings.Contains(answer, "pid") {
+			t.Fatalf("answer = %q", answer)
+		}
+		if recoveries(e, recoveryDisabled) != 1 {
+			t.Fatal("disabled not counted")
+		}
+	})
+}
+
+func TestRecoveryTakesOverALiveSession(t *testing.T) {
+	e := startEngine(t, recoveryConfig())
+	old, first := subscribedClient(t, e, "twice")
+	order(e, "twice", 1)
+	_, offset := receiveOrders(t, old, 1)
+	// The client gave up on old (half-open) and comes back on a new socket.
+	order(e, "twice", 2)
+	fresh := dialClient(t, e, nil)
+	before, answer := connectWith(t, fresh, map[string]string{"token": testToken(t, "twice", time.Hour), "pid": first.PID, "offset": offset})
+	if answer != first || len(before) != 1 {
+		t.Fatalf("takeover: %q %+v", before, answer)
+	}
+	if n, _ := orderOffset(t, before[0]); n != 2 {
+		t.Fatalf("replayed order %d; want 2", n)
+	}
+	waitFor(t, "the old socket to be closed", func() bool { return e.Stats().Disconnects["session_taken_over"] == 1 })
+	order(e, "twice", 3)
+	if got, _ := receiveOrders(t, fresh, 1); got[0] != 3 {
+		t.Fatalf("new socket got %v", got)
+	}
+	// The old socket got order 2 before the takeover, and nothing after it.
+	_ = old.Conn().SetReadDeadline(time.Now().Add(2 * time.Second))
+	for {
+		frame, err := ws.ReadFrame(old.ReadWriter())
+		if err != nil || frame.Header.OpCode == ws.OpClose {
+			break
+		}
+		if strings.Contains(string(frame.Payload), `"orderId":"o3"`) {
+			t.Fatal("the taken-over socket received a later order")
+		}
+	}
+}
+
+// TestRecoveryAcrossNodes runs two engines on offsets of stream entry IDs
+// and one session store: a client of the first recovers on the second.
+func TestRecoveryAcrossNodes(t *testing.T) {
+	store := NewMemorySessions()
+	config := Config{RecoveryWindow: time.Minute, StreamOffsets: true, Sessions: store}
+	first, second := startEngine(t, config), startEngine(t, config)
+	entry := func(n int) EntryID { return EntryID{Millis: 1_700_000_000_000 + uint64(n)} }
+	for _, e := range []*Engine{first, second} {
+		for stream := StreamOrders; stream < streamCount; stream++ {
+			e.HistoryFrom(stream, EntryID{Millis: 1_600_000_000_000})
+		}
+	}
+	publish := func(e *Engine, n int) {
+		e.PublishUserEntry(StreamOrders, "nomad", []byte(fmt.Sprintf(`{"userId":"nomad","orderId":"o%d"}`, n)), entry(n))
+	}
+	client, session := subscribedClient(t, first, "nomad")
+	for n := 1; n <= 2; n++ {
+		publish(first, n)
+		publish(second, n)
+	}
+	_, offset := receiveOrders(t, client, 2)
+	publish(first, 2) // read again after a reconnect: dropped
+	client.Close()
+	waitFor(t, "the socket to close", func() bool { return first.Stats().Sockets == 0 })
+	for n := 3; n <= 4; n++ {
+		publish(first, n)
+		publish(second, n)
+	}
+	waitFor(t, "the second node to record", func() bool { return historyLen(second) == 4 })
+	elsewhere := dialClient(t, second, nil)
+	before, answer := connectWith(t, elsewhere, map[string]string{"token": testToken(t, "nomad", time.Hour), "pid": session.PID, "offset": offset})
+	if answer != session {
+		t.Fatalf("recovered on the second node as %+v; want %+v", answer, session)
+	}
+	var replayed []int
+	for _, packet := range before {
+		n, _ := orderOffset(t, packet)
+		replayed = append(replayed, n)
+	}
+	if fmt.Sprint(replayed) != "[3 4]" {
+		t.Fatalf("replayed %v; want [3 4]", replayed)
+	}
+	if !strings.HasPrefix(offset, sharedEpoch+".") {
+		t.Fatalf("offset %q is not made of entry IDs", offset)
+	}
+}
+
+func TestOffsetRoundTrip(t *testing.T) {
+	cursor := Cursor{StreamOrders: {Millis: 1, Seq: 2}, StreamPositions: {Millis: 3}, StreamNotifications: {Seq: 9}}
+	text := string(appendOffset(nil, "ep", &cursor))
+	if text != "ep.1-2.3-0.0-9" {
+		t.Fatalf("offset = %q", text)
+	}
+	if parsed, ok := parseOffset(text, "ep"); !ok || parsed != cursor {
+		t.Fatalf("parseOffset(%q) = %v, %v", text, parsed, ok)
+	}
+	for _, bad := range []string{"", "ep", "ep.1-2.3-0", "ep.1-2.3-0.0-9.1-1", "xx.1-2.3-0.0-9", "ep.1-2.3-0.0-x", "ep.1.3-0.0-9"} {
+		if _, ok := parseOffset(bad, "ep"); ok {
+			t.Errorf("parseOffset(%q) ok", bad)
+		}
+	}
+}
+
+func FuzzParseOffset(f *testing.F) {
+	f.Add("s.1-2.3-0.0-9")
+	f.Add("s.18446744073709551615-0.0-0.0-0")
+	f.Fuzz(func(t *testing.T, text string) {
+		cursor, ok := parseOffset(text, "s")
+		if !ok {
+			return
+		}
+		again, ok := parseOffset(string(appendOffset(nil, "s", &cursor)), "s")
+		if !ok || again != cursor {
+			t.Fatalf("round trip of %q: %v %v", text, again, ok)
+		}
+	})
+}
