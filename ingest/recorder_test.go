@@ -10,8 +10,9 @@ import (
 
 // call is one engine call seen by recorder.
 type call struct {
-	kind       string // "tick", "seed", "user", "refresh"
+	kind       string // "tick", "seed", "user", "entry", "refresh", "history"
 	stream     engine.Stream
+	id         engine.EntryID // "entry" and "history" calls
 	key        string // symbol or user id
 	positionID string
 	message    string
@@ -47,6 +48,14 @@ func (r *recorder) SeedTick(symbol string, tick []byte) {
 
 func (r *recorder) PublishUser(stream engine.Stream, userID string, message []byte) {
 	r.add(call{kind: "user", stream: stream, key: userID, message: string(message)})
+}
+
+func (r *recorder) PublishUserEntry(stream engine.Stream, userID string, message []byte, id engine.EntryID) {
+	r.add(call{kind: "entry", stream: stream, key: userID, message: string(message), id: id})
+}
+
+func (r *recorder) HistoryFrom(stream engine.Stream, id engine.EntryID) {
+	r.add(call{kind: "history", stream: stream, id: id})
 }
 
 func (r *recorder) PublishPositionRefresh(userID, positionID string, message []byte) {

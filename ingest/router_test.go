@@ -271,6 +271,9 @@ func (nopPublisher) SeedTick(string, []byte)                       {}
 func (nopPublisher) PublishUser(engine.Stream, string, []byte)     {}
 func (nopPublisher) PublishPositionRefresh(string, string, []byte) {}
 func (nopPublisher) Subscribed(engine.Stream, string) bool         { return true }
+func (nopPublisher) HistoryFrom(engine.Stream, engine.EntryID)     {}
+func (nopPublisher) PublishUserEntry(engine.Stream, string, []byte, engine.EntryID) {
+}
 
 func BenchmarkHandle(b *testing.B) {
 	tick := []byte(`{"symbol":"BTCUSD","price":50000.5,"volume":1000000,"high24h":51000,"low24h":49000,"change24h":500,"changePercent24h":1,"timestamp":1700000000000}`)
