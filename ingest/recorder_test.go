@@ -13,7 +13,7 @@ type call struct {
 	kind       string // "tick", "seed", "user", "entry", "refresh", "history"
 	stream     engine.Stream
 	id         engine.EntryID // "entry" and "history" calls
-	key        string // symbol or user id
+	key        string         // symbol or user id
 	positionID string
 	message    string
 }
