@@ -12,10 +12,22 @@
 // (http.go, polling.go); a polling session can later upgrade to WebSocket
 // (upgrade.go). With TLS the standard library accepts instead (tls.go).
 //
+// Every connection enters and leaves the engine through lifecycle.go
+// (accept, track, handOff, retire): what the engine holds for it is let go
+// of in one place. What a connection may send before it authenticates, and
+// how much unhandled input any may leave buffered, is in budget.go.
+//
 // One timer wheel (wheel.go, timers.go) serves every connection's heartbeat,
 // connect and handshake timeouts and token expiry. Socket.IO packets are
 // handled in socket.go: CONNECT with JWT authentication (auth.go), the
-// client events of CONTRACT §3 and their acks.
+// client events and their acks.
+//
+// # Recovery
+//
+// With Config.RecoveryWindow, user messages carry offsets (offset.go), each
+// shard keeps its users' recent messages (history.go), sessions go to a
+// SessionStore (session.go), and a CONNECT that presents its pid and offset
+// gets back its socket and what it missed (recovery.go).
 //
 // # Fanout
 //
