@@ -23,6 +23,11 @@
 // per channel and Reason (Router.Stats, Router.Rejects) and logged at most
 // once per WarnInterval per channel with the number suppressed.
 //
+// Router.HandleEntry takes a user message read from a Redis stream together
+// with its entry ID, validates it as Handle does and hands it over with
+// PublishUserEntry, so that the engine can name it in recovery offsets that
+// mean the same on every node. Handle uses PublishUser.
+//
 // RouterOptions:
 //
 //   - MaxMessageBytes: DefaultMaxMessageBytes (1 MiB). Larger messages are

@@ -22,6 +22,7 @@ type call struct {
 type recorder struct {
 	mu         sync.Mutex
 	calls      []call
+	histories  []call          // HistoryFrom calls, kept apart so message counts stay exact
 	subscribed map[string]bool // user ids subscribed to positions; nil means all
 	notify     chan struct{}
 }
@@ -55,7 +56,20 @@ func (r *recorder) PublishUserEntry(stream engine.Stream, userID string, message
 }
 
 func (r *recorder) HistoryFrom(stream engine.Stream, id engine.EntryID) {
-	r.add(call{kind: "history", stream: stream, id: id})
+	r.mu.Lock()
+	r.histories = append(r.histories, call{kind: "history", stream: stream, id: id})
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+// historyCalls returns the HistoryFrom calls so far.
+func (r *recorder) historyCalls() []call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]call(nil), r.histories...)
 }
 
 func (r *recorder) PublishPositionRefresh(userID, positionID string, message []byte) {
@@ -86,6 +100,7 @@ func (r *recorder) snapshot() []call {
 func (r *recorder) reset() {
 	r.mu.Lock()
 	r.calls = nil
+	r.histories = nil
 	r.mu.Unlock()
 }
 

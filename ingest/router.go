@@ -79,21 +79,24 @@ const (
 	ReasonDuplicateKey
 	// ReasonTooLarge: the message is over RouterOptions.MaxMessageBytes.
 	ReasonTooLarge
+	// ReasonMissingData: a Redis stream entry without a "data" field, or
+	// with two of them (which one a backend meant cannot be told).
+	ReasonMissingData
 
-	reasonCount = 10
+	reasonCount = 11
 )
 
 // Reasons lists every Reason, in order, for metrics pages.
 var Reasons = [reasonCount]Reason{
 	ReasonInvalidJSON, ReasonInvalidUTF8, ReasonNotObject, ReasonMissingSymbol,
 	ReasonInvalidSymbol, ReasonInvalidPrice, ReasonMissingUser, ReasonInvalidUser,
-	ReasonDuplicateKey, ReasonTooLarge,
+	ReasonDuplicateKey, ReasonTooLarge, ReasonMissingData,
 }
 
 var reasonNames = [reasonCount]string{
 	"invalid_json", "invalid_utf8", "not_object", "missing_symbol",
 	"invalid_symbol", "invalid_price", "missing_user", "invalid_user",
-	"duplicate_key", "too_large",
+	"duplicate_key", "too_large", "missing_data",
 }
 
 // String returns the reason's metrics label, e.g. "invalid_json".
@@ -204,19 +207,43 @@ func (r *Router) Handle(channel Channel, payload []byte) {
 	if int(channel) >= channelCount {
 		panic("ingest: Handle on unknown channel")
 	}
-	if len(payload) > r.maxMessageBytes {
-		r.reject(channel, ReasonTooLarge, "")
-		return
-	}
-	if reason, ok := checkDocument(payload); !ok {
-		r.reject(channel, reason, "")
+	if !r.check(channel, payload) {
 		return
 	}
 	if channel == ChannelTicks {
 		r.handleTicks(payload)
 		return
 	}
-	r.handleUser(channel, payload)
+	r.handleUser(channel, payload, engine.EntryID{}, false)
+}
+
+// HandleEntry routes one message of a user channel read from a Redis stream
+// as entry id, validated as Handle validates; the engine gets it with its
+// id (PublishUserEntry), so that a client can resume after it on any node.
+// Entries of one channel must be handed over in id order. Ownership and
+// rejects are as for Handle. HandleEntry panics on ChannelTicks or an
+// unknown channel: ticks are never read from streams.
+func (r *Router) HandleEntry(channel Channel, payload []byte, id engine.EntryID) {
+	if channel == ChannelTicks || int(channel) >= channelCount {
+		panic("ingest: HandleEntry on a channel that is not a user channel")
+	}
+	if !r.check(channel, payload) {
+		return
+	}
+	r.handleUser(channel, payload, id, true)
+}
+
+// check counts and reports what makes payload unusable whatever the channel.
+func (r *Router) check(channel Channel, payload []byte) bool {
+	if len(payload) > r.maxMessageBytes {
+		r.reject(channel, ReasonTooLarge, "")
+		return false
+	}
+	if reason, ok := checkDocument(payload); !ok {
+		r.reject(channel, reason, "")
+		return false
+	}
+	return true
 }
 
 func (r *Router) handleTicks(payload []byte) {
@@ -245,14 +272,18 @@ func (r *Router) handleTick(tick []byte) {
 	}
 }
 
-func (r *Router) handleUser(channel Channel, payload []byte) {
+func (r *Router) handleUser(channel Channel, payload []byte, id engine.EntryID, fromStream bool) {
 	userID, reason, ok := decodeUser(payload)
 	if !ok {
 		r.reject(channel, reason, "")
 		return
 	}
 	r.accepted[channel].Add(1)
-	r.publisher.PublishUser(channel.stream(), userID, payload)
+	if fromStream {
+		r.publisher.PublishUserEntry(channel.stream(), userID, payload, id)
+	} else {
+		r.publisher.PublishUser(channel.stream(), userID, payload)
+	}
 	if channel == ChannelPositions {
 		r.book.update(userID, payload)
 	}

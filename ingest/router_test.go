@@ -107,8 +107,66 @@ func TestRouterRejects(t *testing.T) {
 			if got := router.Rejects(c.channel, c.reason); got != 1 {
 				t.Fatalf("Handle(%v, %q): Rejects(%v) = %d; want 1 (stats %+v)", c.channel, c.payload, c.reason, got, router.Stats().Rejected[c.channel])
 			}
+			if c.channel == ChannelTicks {
+				return
+			}
+			// A stream entry's data is held to the same rules.
+			router.HandleEntry(c.channel, []byte(c.payload), engine.EntryID{Millis: 1})
+			if calls := rec.snapshot(); len(calls) != 0 {
+				t.Fatalf("HandleEntry(%v, %q) published %+v; want nothing", c.channel, c.payload, calls)
+			}
+			if got := router.Rejects(c.channel, c.reason); got != 2 {
+				t.Fatalf("HandleEntry(%v, %q): Rejects(%v) = %d; want 2", c.channel, c.payload, c.reason, got)
+			}
 		})
 	}
+}
+
+func TestRouterHandleEntry(t *testing.T) {
+	router, rec := newTestRouter(t)
+	position := `{"positionId":"p1","userId":"u2","symbol":"BTCUSD","side":"LONG","quantity":1,"entryPrice":100}`
+	entries := []struct {
+		channel Channel
+		stream  engine.Stream
+		payload string
+		user    string
+		id      engine.EntryID
+	}{
+		{ChannelOrders, engine.StreamOrders, `{"orderId":"o1","userId":"u1"}`, "u1", engine.EntryID{Millis: 1700000000000, Seq: 0}},
+		{ChannelOrders, engine.StreamOrders, `{"orderId":"o2","userId":"u1"}`, "u1", engine.EntryID{Millis: 1700000000000, Seq: 1}},
+		{ChannelPositions, engine.StreamPositions, position, "u2", engine.EntryID{Millis: 5, Seq: 7}},
+		{ChannelNotifications, engine.StreamNotifications, `{"id":"n1","userId":"u3"}`, "u3", engine.EntryID{Millis: 9}},
+	}
+	for _, e := range entries {
+		router.HandleEntry(e.channel, []byte(e.payload), e.id)
+	}
+	calls := rec.snapshot()
+	if len(calls) != len(entries) {
+		t.Fatalf("HandleEntry calls = %+v; want %d entries", calls, len(entries))
+	}
+	for i, e := range entries {
+		want := call{kind: "entry", stream: e.stream, key: e.user, message: e.payload, id: e.id}
+		if calls[i] != want {
+			t.Errorf("call %d = %+v; want %+v", i, calls[i], want)
+		}
+		if got := router.Accepted(e.channel); got == 0 {
+			t.Errorf("Accepted(%v) = 0 after an entry", e.channel)
+		}
+	}
+	// A position read from a stream feeds live P&L like one from Pub/Sub.
+	if open := router.OpenPositions("u2"); len(open) != 1 {
+		t.Fatalf("OpenPositions(u2) = %q; want the streamed position", open)
+	}
+}
+
+func TestRouterHandleEntryOnTicksPanics(t *testing.T) {
+	router, _ := newTestRouter(t)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("HandleEntry(ChannelTicks) did not panic")
+		}
+	}()
+	router.HandleEntry(ChannelTicks, []byte(`{"symbol":"BTCUSD"}`), engine.EntryID{})
 }
 
 func TestRouterUserMessages(t *testing.T) {
@@ -266,14 +324,13 @@ func TestHandleTickAllocations(t *testing.T) {
 
 type nopPublisher struct{}
 
-func (nopPublisher) PublishTick(string, []byte)                    {}
-func (nopPublisher) SeedTick(string, []byte)                       {}
-func (nopPublisher) PublishUser(engine.Stream, string, []byte)     {}
-func (nopPublisher) PublishPositionRefresh(string, string, []byte) {}
-func (nopPublisher) Subscribed(engine.Stream, string) bool         { return true }
-func (nopPublisher) HistoryFrom(engine.Stream, engine.EntryID)     {}
-func (nopPublisher) PublishUserEntry(engine.Stream, string, []byte, engine.EntryID) {
-}
+func (nopPublisher) PublishTick(string, []byte)                                     {}
+func (nopPublisher) SeedTick(string, []byte)                                        {}
+func (nopPublisher) PublishUser(engine.Stream, string, []byte)                      {}
+func (nopPublisher) PublishUserEntry(engine.Stream, string, []byte, engine.EntryID) {}
+func (nopPublisher) HistoryFrom(engine.Stream, engine.EntryID)                      {}
+func (nopPublisher) PublishPositionRefresh(string, string, []byte)                  {}
+func (nopPublisher) Subscribed(engine.Stream, string) bool                          { return true }
 
 func BenchmarkHandle(b *testing.B) {
 	tick := []byte(`{"symbol":"BTCUSD","price":50000.5,"volume":1000000,"high24h":51000,"low24h":49000,"change24h":500,"changePercent24h":1,"timestamp":1700000000000}`)
