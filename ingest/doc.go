@@ -71,8 +71,11 @@
 // rueidis client (SSUBSCRIBE when Sharded). rueidis resubscribes by itself
 // after a drop; messages published meanwhile are lost, so after every
 // resubscription the positions of users the router tracks are read again
-// and delivered to this node's subscribers. A second client reads snapshots
-// (engine.SnapshotSource) with server-assisted client-side caching.
+// and delivered to this node's subscribers, and each user channel's
+// (re)subscription calls engine HistoryFrom with the zero ID, in order with
+// the messages, so that recovery never claims to replay across the loss. A
+// second client reads snapshots (engine.SnapshotSource) with server-assisted
+// client-side caching.
 //
 // RedisOptions:
 //

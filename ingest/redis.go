@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/protrader5/ws-gateway/engine"
 	"github.com/redis/rueidis"
 )
 
@@ -116,6 +117,9 @@ var _ Source = (*Redis)(nil)
 type queuedMessage struct {
 	channel Channel
 	payload []byte
+	// resubscribed marks where channel's subscription was (re)made: what
+	// was published before it and not queued is lost.
+	resubscribed bool
 }
 
 // NewRedis checks options and prepares the clients; it does not connect, so
@@ -279,9 +283,13 @@ func (r *Redis) receive(ctx context.Context, client rueidis.Client, channel Chan
 	bit := uint32(1) << channel
 	name := r.channelNames[channel]
 	hooked := rueidis.WithOnSubscriptionHook(ctx, func(s rueidis.PubSubSubscription) {
-		// Runs on rueidis's reader: atomics only, never block.
+		// Runs on rueidis's reader: atomics only, and no wait but for queue
+		// room, as a message would.
 		switch s.Kind {
 		case "subscribe", "ssubscribe":
+			if channel != ChannelTicks {
+				r.enqueueResubscribed(ctx, channel)
+			}
 			r.markUp(bit)
 		case "unsubscribe", "sunsubscribe":
 			r.markDown(bit, "unsubscribed by server")
@@ -320,7 +328,16 @@ func (r *Redis) receive(ctx context.Context, client rueidis.Client, channel Chan
 // the router and then the engine own the bytes.
 func (r *Redis) enqueue(ctx context.Context, channel Channel, message string) {
 	r.received.Add(1)
-	item := queuedMessage{channel: channel, payload: []byte(message)}
+	r.queueItem(ctx, queuedMessage{channel: channel, payload: []byte(message)})
+}
+
+// enqueueResubscribed tells the drain goroutine, in order with the
+// messages, that channel's subscription was just (re)made.
+func (r *Redis) enqueueResubscribed(ctx context.Context, channel Channel) {
+	r.queueItem(ctx, queuedMessage{channel: channel, resubscribed: true})
+}
+
+func (r *Redis) queueItem(ctx context.Context, item queuedMessage) {
 	select {
 	case r.queue <- item:
 		return
@@ -340,6 +357,13 @@ func (r *Redis) drain(ctx context.Context) {
 	for {
 		select {
 		case item := <-r.queue:
+			if item.resubscribed {
+				// Pub/Sub keeps nothing: what was published while the
+				// subscription was down is lost, and recovery must not claim
+				// to replay across it.
+				r.router.publisher.HistoryFrom(item.channel.stream(), engine.EntryID{})
+				continue
+			}
 			r.router.Handle(item.channel, item.payload)
 		case <-ctx.Done():
 			return

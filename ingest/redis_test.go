@@ -266,3 +266,51 @@ func TestRedisNoCacheFallback(t *testing.T) {
 	do(t, client, client.B().Publish().Channel("notifications").Message(`{"userId":"u1"}`).Build())
 	rec.waitFor(t, 1, 5*time.Second)
 }
+
+// TestPubSubHistoryOnSubscription: with Pub/Sub, every (re)subscription of
+// a user channel tells the engine that history starts at the next message.
+func TestPubSubHistoryOnSubscription(t *testing.T) {
+	server := redistest.Start(t)
+	rec := newRecorder()
+	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
+	source := runRedis(t, RedisOptions{URL: server.URL(), Router: router, MaxReconnectDelay: 50 * time.Millisecond})
+	waitReady(t, source, true, 5*time.Second)
+	waitHistories(t, rec, 3)
+
+	server.Kill()
+	waitReady(t, source, false, 5*time.Second)
+	server.Start()
+	waitReady(t, source, true, 5*time.Second)
+	history := waitHistories(t, rec, 6)
+	count := map[engine.Stream]int{}
+	for _, c := range history {
+		if c.id != (engine.EntryID{}) {
+			t.Errorf("HistoryFrom(%v, %v); want the zero id", c.stream, c.id)
+		}
+		count[c.stream]++
+	}
+	for _, stream := range []engine.Stream{engine.StreamOrders, engine.StreamPositions, engine.StreamNotifications} {
+		if count[stream] != 2 {
+			t.Errorf("HistoryFrom(%v) called %d times; want 2 (subscribe, resubscribe)", stream, count[stream])
+		}
+	}
+}
+
+// waitHistories waits for n HistoryFrom calls; more than n fails.
+func waitHistories(t *testing.T, rec *recorder, n int) []call {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		history := rec.historyCalls()
+		if len(history) > n {
+			t.Fatalf("HistoryFrom calls = %+v; want %d", history, n)
+		}
+		if len(history) == n {
+			return history
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HistoryFrom calls = %+v after 5s; want %d", history, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
