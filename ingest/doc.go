@@ -65,6 +65,10 @@
 // notification messages per user), UserID DefaultDemoUserID ("demo") plus
 // UserIDs, Seed (0 = from the clock).
 //
+// The Bus hands user messages over with PublishUser, like Pub/Sub: there
+// is no Redis, so whatever the mode, history and recovery offsets are this
+// node's own.
+//
 // Redis is the Redis source. It needs nothing from the server at
 // construction: Run connects, retries while Redis is down (Ready false,
 // reason "redis_disconnected"), and subscribes each channel on a dedicated
@@ -76,6 +80,43 @@
 // the messages, so that recovery never claims to replay across the loss. A
 // second client reads snapshots (engine.SnapshotSource) with server-assisted
 // client-side caching.
+//
+// # Streams
+//
+// With UserStreams Streams (USER_STREAMS=streams), "order:updates",
+// "position:updates" and "notifications" are Redis Stream keys of those
+// names (after Prefix); backends write XADD <key> [MAXLEN ~ n] * data
+// <message JSON>. "market:ticks" stays Pub/Sub. Every gateway reads every
+// entry, with no consumer group: one goroutine per key (each key may live on
+// its own cluster slot) runs XREAD COUNT StreamCount BLOCK StreamBlock on a
+// third rueidis client, whose blocking reads each hold a pooled connection
+// of their own. An entry's "data" field is the message, routed by
+// Router.HandleEntry with the entry's ID; an entry without exactly one
+// "data" field is rejected as missing_data, other fields are ignored.
+//
+// At start a reader begins RecoveryWindow before now (an ID "ms-0"), or at
+// the stream's last ID when the window is zero (not "$", which a reconnection
+// would re-read and lose what came meanwhile), and calls HistoryFrom with
+// that ID first. It resumes after the last entry it processed after any
+// connection loss or Redis restart, so an outage loses nothing Redis still
+// holds. Ready is false until every reader has handed over everything up to
+// the stream's end once since the last loss.
+//
+// Entries after the last processed one may be gone before they are read
+// (trimmed by MAXLEN, deleted, or lost with Redis's memory). XINFO STREAM,
+// pipelined after each XREAD, tells: XDEL raises max-deleted-entry-id
+// (Redis 7), trimming moves the first entry, and entries-added counts what
+// was ever added, so that a stream trimmed past the last entry read without
+// any unread loss is not taken for a gap. A gap calls HistoryFrom with an ID
+// at or after the last entry lost and before the next one handed over, and
+// positions of tracked users are read again (without delivery) so that live
+// P&L does not go on from closed positions. When what was lost cannot be
+// counted (Redis 6, a stream deleted or recreated, a trim during the
+// backfill) it is taken as lost: a needless gap costs clients a
+// resynchronisation, a missed one a silent loss. The same bound applies to
+// the start: history never starts before an entry Redis no longer holds.
+// Stream positions live in the gateway only; a restarted gateway starts
+// again from RecoveryWindow.
 //
 // RedisOptions:
 //
@@ -96,5 +137,11 @@
 //     client-output-buffer-limit it disconnects us, which is logged.
 //   - MaxReconnectDelay: DefaultMaxReconnectDelay (1s); waits double from
 //     10ms with jitter and restart small after each resubscription.
+//   - UserStreams (USER_STREAMS): PubSub (default) or Streams.
+//   - RecoveryWindow (RECOVERY_WINDOW_MS): how far back Streams readers
+//     start. Zero: at each stream's end.
+//   - StreamBlock: DefaultStreamBlock (2s) per XREAD; it also bounds how long
+//     a silently dead connection goes unseen. Shutdown does not wait for it.
+//   - StreamCount: DefaultStreamCount (512) entries per XREAD.
 //   - Router (required), Logger: slog.Default().
 package ingest

@@ -75,6 +75,21 @@ type RedisOptions struct {
 	// attempts (the waits double from 10ms, with jitter, and reset once
 	// subscribed). Zero means DefaultMaxReconnectDelay (1s).
 	MaxReconnectDelay time.Duration
+	// UserStreams is how order, position and notification messages arrive
+	// (USER_STREAMS): PubSub, the zero value, or Streams.
+	UserStreams UserStreams
+	// RecoveryWindow is how far back a Streams reader starts at start-up
+	// (RECOVERY_WINDOW_MS), so that clients whose last message is that old
+	// can still have the rest replayed. Zero starts at the end of each
+	// stream. Unused with PubSub.
+	RecoveryWindow time.Duration
+	// StreamBlock is how long one XREAD waits for new entries. Zero means
+	// DefaultStreamBlock (2s). Shorter finds a silently dead connection
+	// sooner at the cost of more idle reads.
+	StreamBlock time.Duration
+	// StreamCount is the most entries one XREAD returns. Zero means
+	// DefaultStreamCount (512).
+	StreamCount int
 	// Router receives every message. Required.
 	Router *Router
 	// Logger receives connection state changes. Nil means slog.Default().
@@ -82,16 +97,19 @@ type RedisOptions struct {
 }
 
 // Redis is the Redis source (CONTRACT §6, §7): one dedicated rueidis client
-// subscribed to the four channels, and one client with client-side caching
-// for snapshot reads. It never writes to Redis. Safe for concurrent use;
-// Run must be called once.
+// subscribed to the four channels (with Streams, to "market:ticks" only,
+// and a third client reading the three user streams), and one client with
+// client-side caching for snapshot reads. It never writes to Redis. Safe for
+// concurrent use; Run must be called once.
 type Redis struct {
-	options      RedisOptions
-	router       *Router
-	logger       *slog.Logger
-	channelNames [channelCount]string
-	pubsubOption rueidis.ClientOption
-	cacheOption  rueidis.ClientOption
+	options       RedisOptions
+	router        *Router
+	logger        *slog.Logger
+	channelNames  [channelCount]string
+	pubsubOption  rueidis.ClientOption
+	cacheOption   rueidis.ClientOption
+	streamsOption rueidis.ClientOption
+	messages      outageMessages
 
 	queue chan queuedMessage
 
@@ -110,6 +128,10 @@ type Redis struct {
 	cacheHits   atomic.Uint64
 	cacheMisses atomic.Uint64
 	outages     atomic.Uint64
+
+	streamEntries [channelCount]atomic.Uint64
+	streamGaps    [channelCount]atomic.Uint64
+	streamLag     [channelCount]atomic.Int64 // milliseconds
 }
 
 var _ Source = (*Redis)(nil)
@@ -121,6 +143,10 @@ type queuedMessage struct {
 	// was published before it and not queued is lost.
 	resubscribed bool
 }
+
+// outageMessages are the log messages of the monitor, which differ by mode
+// since Streams loses nothing across an outage.
+type outageMessages struct{ lost, attached, reattached string }
 
 // NewRedis checks options and prepares the clients; it does not connect, so
 // a Redis that is down at start-up does not stop the process (Run retries).
@@ -142,6 +168,15 @@ func NewRedis(options RedisOptions) (*Redis, error) {
 	}
 	if options.MaxReconnectDelay <= 0 {
 		options.MaxReconnectDelay = DefaultMaxReconnectDelay
+	}
+	if options.StreamBlock <= 0 {
+		options.StreamBlock = DefaultStreamBlock
+	}
+	if options.StreamCount <= 0 {
+		options.StreamCount = DefaultStreamCount
+	}
+	if options.UserStreams != PubSub && options.UserStreams != Streams {
+		return nil, fmt.Errorf("ingest: unknown UserStreams %d", options.UserStreams)
 	}
 	if !strings.HasPrefix(options.URL, "redis://") && !strings.HasPrefix(options.URL, "rediss://") {
 		return nil, fmt.Errorf("%w: want redis:// or rediss://", ErrInvalidURL)
@@ -190,6 +225,26 @@ func NewRedis(options RedisOptions) (*Redis, error) {
 	r.cacheOption.TLSConfig = cloneTLS(base.TLSConfig)
 	r.cacheOption.ClientName = "protrader5-ws-cache"
 	r.cacheOption.CacheSizeEachConn = options.CacheSizeEachConn
+
+	r.messages = outageMessages{
+		lost:       "ingest: redis pub/sub lost, resubscribing",
+		attached:   "ingest: redis pub/sub subscribed",
+		reattached: "ingest: redis pub/sub resubscribed",
+	}
+	if options.UserStreams == Streams {
+		r.messages = outageMessages{
+			lost:       "ingest: redis lost, resuming pub/sub and streams",
+			attached:   "ingest: redis pub/sub subscribed and streams read",
+			reattached: "ingest: redis pub/sub and streams resumed",
+		}
+		r.streamsOption = base
+		r.streamsOption.TLSConfig = cloneTLS(base.TLSConfig)
+		r.streamsOption.ClientName = "protrader5-ws-streams"
+		r.streamsOption.DisableCache = true
+		// The readers retry themselves, after marking the stream down, so
+		// that Ready reflects the outage.
+		r.streamsOption.DisableRetry = true
+	}
 	return r, nil
 }
 
@@ -200,7 +255,9 @@ func cloneTLS(config *tls.Config) *tls.Config {
 	return config.Clone()
 }
 
-// Ready reports whether all four channels are subscribed.
+// Ready reports whether all four channels are subscribed, or with Streams
+// "market:ticks" subscribed and every stream read up to its end once since
+// the last connection loss.
 func (r *Redis) Ready() (bool, string) {
 	if r.stopped.Load() {
 		return false, "redis_stopped"
@@ -224,13 +281,30 @@ func (r *Redis) Run(ctx context.Context) error {
 	pubsub, _ := r.connect(runContext, r.pubsubOption, "pubsub")
 	if pubsub != nil {
 		for _, c := range Channels {
-			receivers.Go(func() { r.receive(runContext, pubsub, c) })
+			if c == ChannelTicks || r.options.UserStreams == PubSub {
+				receivers.Go(func() { r.receive(runContext, pubsub, c) })
+			}
+		}
+	}
+	var streams rueidis.Client
+	if r.options.UserStreams == Streams {
+		// Its own client: each XREAD BLOCK holds a connection of its own
+		// (rueidis takes one from its blocking pool), and one reader per key
+		// lets each key live on its own Redis Cluster slot.
+		streams, _ = r.connect(runContext, r.streamsOption, "streams")
+		if streams != nil {
+			for _, c := range []Channel{ChannelOrders, ChannelPositions, ChannelNotifications} {
+				receivers.Go(func() { r.readStream(runContext, streams, c) })
+			}
 		}
 	}
 	<-runContext.Done()
 	receivers.Wait()
 	if pubsub != nil {
 		pubsub.Close()
+	}
+	if streams != nil {
+		streams.Close()
 	}
 	workers.Wait()
 	if cache := r.cache.Load(); cache != nil {
@@ -430,7 +504,7 @@ func (r *Redis) monitor(ctx context.Context) {
 			if last := r.lastError.Load(); last != nil {
 				reason = *last
 			}
-			r.logger.LogAttrs(ctx, slog.LevelWarn, "ingest: redis pub/sub lost, resubscribing",
+			r.logger.LogAttrs(ctx, slog.LevelWarn, r.messages.lost,
 				slog.String("reason", "redis_disconnected"), slog.String("error", reason))
 			up = false
 		}
@@ -438,13 +512,17 @@ func (r *Redis) monitor(ctx context.Context) {
 			up = true
 			if !everUp {
 				everUp = true
-				r.logger.LogAttrs(ctx, slog.LevelInfo, "ingest: redis pub/sub subscribed",
-					slog.Bool("sharded", r.options.Sharded), slog.String("prefix", r.options.Prefix))
+				r.logger.LogAttrs(ctx, slog.LevelInfo, r.messages.attached,
+					slog.Bool("sharded", r.options.Sharded), slog.String("prefix", r.options.Prefix),
+					slog.String("user_streams", r.options.UserStreams.String()))
 				continue
 			}
-			r.logger.LogAttrs(ctx, slog.LevelInfo, "ingest: redis pub/sub resubscribed",
+			r.logger.LogAttrs(ctx, slog.LevelInfo, r.messages.reattached,
 				slog.Duration("outage", time.Since(outageStart)))
-			r.refreshAfterOutage(ctx)
+			if r.options.UserStreams == PubSub {
+				// Streams resume where they were: no position update was lost.
+				r.refreshAfterOutage(ctx)
+			}
 		}
 	}
 }

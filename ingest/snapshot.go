@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/protrader5/ws-gateway/engine"
 	"github.com/redis/rueidis"
@@ -120,6 +121,16 @@ func (r *Redis) cached(ctx context.Context, client rueidis.Client, command rueid
 // delivered again as a position:update. Ticks are not re-read: the next
 // live tick of each symbol replaces any stale one.
 func (r *Redis) refreshAfterOutage(ctx context.Context) {
+	r.reseedPositions(ctx, true)
+}
+
+// reseedPositions reads the positions of every user the router tracks again,
+// replacing what it knew; deliver also sends them to this node's position
+// subscribers. A Streams reader reseeds without delivering after entries of
+// "position:updates" were trimmed before it read them: live P&L must not go
+// on from positions that may have closed, while clients learn of the gap
+// from the engine (HistoryFrom), not from unnumbered updates.
+func (r *Redis) reseedPositions(ctx context.Context, deliver bool) {
 	for _, userID := range r.router.trackedUsers() {
 		if ctx.Err() != nil {
 			return
@@ -130,7 +141,7 @@ func (r *Redis) refreshAfterOutage(ctx context.Context) {
 				slog.String("user_id", userID), slog.String("error", err.Error()))
 			continue
 		}
-		if !r.router.publisher.Subscribed(engine.StreamPositions, userID) {
+		if !deliver || !r.router.publisher.Subscribed(engine.StreamPositions, userID) {
 			continue
 		}
 		for _, p := range positions {
@@ -141,10 +152,22 @@ func (r *Redis) refreshAfterOutage(ctx context.Context) {
 
 // RedisStats is a snapshot of the Redis source's counters.
 type RedisStats struct {
-	// Subscribed reports all four channels subscribed (Ready).
+	// Subscribed reports all four channels subscribed, or with Streams read
+	// (Ready).
 	Subscribed bool
+	// UserStreams is the mode the user channels are read in.
+	UserStreams UserStreams
 	// Received counts Pub/Sub messages received, valid or not.
 	Received uint64
+	// StreamEntries counts stream entries read per channel, valid or not
+	// (Streams only; "market:ticks" stays zero).
+	StreamEntries [channelCount]uint64
+	// StreamGaps counts, per channel, the times entries were found trimmed
+	// or lost before they could be read (Streams only).
+	StreamGaps [channelCount]uint64
+	// StreamLag is, per channel, how far the last entry processed is behind
+	// the newest one in the stream at the last read, by entry ID time.
+	StreamLag [channelCount]time.Duration
 	// QueueWaits counts messages that found the router queue full and made
 	// the Pub/Sub reader wait.
 	QueueWaits uint64
@@ -160,8 +183,9 @@ type RedisStats struct {
 // Stats returns the current counters.
 func (r *Redis) Stats() RedisStats {
 	ready, _ := r.Ready()
-	return RedisStats{
+	stats := RedisStats{
 		Subscribed:   ready,
+		UserStreams:  r.options.UserStreams,
 		Received:     r.received.Load(),
 		QueueWaits:   r.queueWaits.Load(),
 		Outages:      r.outages.Load(),
@@ -169,4 +193,10 @@ func (r *Redis) Stats() RedisStats {
 		CacheHits:    r.cacheHits.Load(),
 		CacheMisses:  r.cacheMisses.Load(),
 	}
+	for c := range channelCount {
+		stats.StreamEntries[c] = r.streamEntries[c].Load()
+		stats.StreamGaps[c] = r.streamGaps[c].Load()
+		stats.StreamLag[c] = time.Duration(r.streamLag[c].Load()) * time.Millisecond
+	}
+	return stats
 }
