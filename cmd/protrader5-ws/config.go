@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/ingest"
 )
 
 // Defaults of the settings (CONTRACT §8). defaultConfig is the one place that
@@ -36,6 +37,8 @@ const (
 	DefaultPnLInterval         = 250 * time.Millisecond
 	DefaultDemoUser            = "demo"
 	DefaultDrainTimeout        = 10 * time.Second
+	DefaultUserStreams         = ingest.PubSub
+	DefaultRecoveryWindow      = 2 * time.Minute
 
 	// DevelopmentSecret signs and verifies tokens when NODE_ENV is not
 	// production and neither JWT_SECRET nor JWT_PUBLIC_KEY_FILE is set, so a
@@ -118,6 +121,17 @@ type Config struct {
 	RedisTLSCAFile string
 	// RedisTLSRoots is RedisTLSCAFile parsed. Nil means the system roots.
 	RedisTLSRoots *x509.CertPool
+	// UserStreams is how order, position and notification messages come
+	// from Redis (USER_STREAMS): ingest.PubSub ("pubsub", the default,
+	// Pub/Sub channels) or ingest.Streams ("streams", Redis Stream keys of
+	// the same names, which a gateway resumes after an outage). It has no
+	// effect without RedisURL: the embedded bus is this process's own.
+	UserStreams ingest.UserStreams
+	// RecoveryWindow is how long a client that lost its connection can come
+	// back and be sent what it missed (RECOVERY_WINDOW_MS, milliseconds);
+	// with streams it is also how far back a starting gateway reads each
+	// stream. Default DefaultRecoveryWindow (2 min). Zero turns recovery off.
+	RecoveryWindow time.Duration
 
 	// LogLevel is the lowest level logged (LOG_LEVEL: debug, info, warn,
 	// error). Default DefaultLogLevel (info); the zero value is info too.
@@ -243,6 +257,8 @@ func defaultConfig(environment string) Config {
 		DemoFeed:            environment == EnvironmentDevelopment,
 		DemoUser:            DefaultDemoUser,
 		DrainTimeout:        DefaultDrainTimeout,
+		UserStreams:         DefaultUserStreams,
+		RecoveryWindow:      DefaultRecoveryWindow,
 	}
 }
 
@@ -322,6 +338,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("redis_prefix", c.RedisPrefix),
 		slog.Bool("redis_sharded", c.RedisSharded),
 		slog.String("redis_tls_ca_file", c.RedisTLSCAFile),
+		slog.String("user_streams", c.UserStreams.String()),
+		slog.Int64("recovery_window_ms", c.RecoveryWindow.Milliseconds()),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_dir", c.LogDirectory),
 		slog.String("socketio_path", c.SocketIOPath),

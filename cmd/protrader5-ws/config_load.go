@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/protrader5/ws-gateway/ingest"
 )
 
 // Problem is one invalid setting found by LoadConfig.
@@ -431,6 +433,14 @@ func (p *configParser) redis(config *Config) {
 		config.RedisPrefix = value
 	}
 	p.boolean("REDIS_SHARDED", &config.RedisSharded)
+	if value, ok := p.value("USER_STREAMS"); ok {
+		if mode, valid := ingest.ParseUserStreams(strings.ToLower(value)); valid {
+			config.UserStreams = mode
+		} else {
+			p.fail("USER_STREAMS", "%q is not one of pubsub, streams", value)
+		}
+	}
+	p.milliseconds("RECOVERY_WINDOW_MS", &config.RecoveryWindow, false)
 	if path, ok := p.value("REDIS_TLS_CA_FILE"); ok {
 		config.RedisTLSCAFile = path
 		data, err := os.ReadFile(path)

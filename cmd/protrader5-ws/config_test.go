@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/protrader5/ws-gateway/ingest"
 )
 
 // lookupFrom turns a map into an os.LookupEnv stand-in.
@@ -77,6 +79,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 		{"DemoFeed", config.DemoFeed, true},
 		{"DemoUser", config.DemoUser, "demo"},
 		{"DrainTimeout", config.DrainTimeout, 10 * time.Second},
+		{"UserStreams", config.UserStreams, ingest.PubSub},
+		{"RecoveryWindow", config.RecoveryWindow, 2 * time.Minute},
 		{"JWTAlgorithms", config.JWTAlgorithms(), []string{"HS256"}},
 	}
 	for _, check := range checks {
@@ -123,6 +127,8 @@ func TestLoadConfigValues(t *testing.T) {
 		"DEMO_FEED":              "1",
 		"DEMO_USER":              "alice",
 		"DRAIN_TIMEOUT":          "0",
+		"USER_STREAMS":           "Streams",
+		"RECOVERY_WINDOW_MS":     "0",
 	})
 	checks := []struct {
 		name      string
@@ -168,6 +174,8 @@ func TestLoadConfigValues(t *testing.T) {
 		{"DemoFeed", config.DemoFeed, true},
 		{"DemoUser", config.DemoUser, "alice"},
 		{"DrainTimeout", config.DrainTimeout, time.Duration(0)},
+		{"UserStreams", config.UserStreams, ingest.Streams},
+		{"RecoveryWindow", config.RecoveryWindow, time.Duration(0)},
 	}
 	for _, check := range checks {
 		if !reflect.DeepEqual(check.got, check.want) {
@@ -212,6 +220,10 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"REDIS_URL", "redis://:secretpw@h:6379/x y%zz", "is not a valid URL"},
 		{"REDIS_SHARDED", "maybe", `"maybe" is not a boolean (true/false, 1/0, yes/no)`},
 		{"REDIS_TLS_CA_FILE", "/nonexistent/ca.pem", "no such file"},
+		{"USER_STREAMS", "stream", `"stream" is not one of pubsub, streams`},
+		{"USER_STREAMS", "kafka", `"kafka" is not one of pubsub, streams`},
+		{"RECOVERY_WINDOW_MS", "2m", `"2m" is not a whole number of milliseconds`},
+		{"RECOVERY_WINDOW_MS", "-1", "is negative"},
 		{"LOG_LEVEL", "verbose", `"verbose" is not one of debug, info, warn, error`},
 		{"SOCKETIO_PATH", "/a?b", `"/a?b" is not a plain URL path`},
 		{"PING_INTERVAL", "abc", `"abc" is not a whole number of milliseconds`},

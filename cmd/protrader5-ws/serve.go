@@ -92,6 +92,9 @@ func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 	if config.RedisURL == "" {
 		bus := ingest.NewBus(router)
 		source, late.snapshots = bus, bus
+		if config.UserStreams == ingest.Streams {
+			logger.Warn("USER_STREAMS=streams needs REDIS_URL; the embedded bus delivers on this node only, as pubsub does")
+		}
 		if config.DemoFeed {
 			users := strings.Split(config.DemoUser, ",")
 			demo := ingest.NewDemoFeed(bus, ingest.DemoOptions{UserID: users[0], UserIDs: users[1:]})
@@ -106,6 +109,10 @@ func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 			TLSCAFile: config.RedisTLSCAFile,
 			Router:    router,
 			Logger:    logger,
+			// With streams a starting gateway reads back as far as clients
+			// may ask to recover from.
+			UserStreams:    config.UserStreams,
+			RecoveryWindow: config.RecoveryWindow,
 		})
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
