@@ -170,6 +170,10 @@ func TestPublishRefusals(t *testing.T) {
 		{"array on user channel", nil, []string{"--channel", "order:updates", "--data", "[]"}, exitUsage, "must be a JSON object"},
 		{"no redis", nil, []string{"--channel", "market:ticks", "--data", `[{"symbol":"BTCUSD"}]`}, exitFailure, "REDIS_URL is not set; publish needs Redis"},
 		{"bad redis url", map[string]string{"REDIS_URL": "http://x"}, []string{"--channel", "notifications", "--data", "{}"}, exitFailure, "config: REDIS_URL:"},
+		{"bad user streams", map[string]string{"USER_STREAMS": "kafka"}, []string{"--channel", "notifications", "--data", "{}"}, exitFailure, "config: USER_STREAMS:"},
+		{"maxlen with pubsub", nil, []string{"--channel", "notifications", "--data", "{}", "--maxlen", "10"}, exitUsage, "--maxlen must be positive, and applies only"},
+		{"maxlen on ticks", map[string]string{"USER_STREAMS": "streams"}, []string{"--channel", "market:ticks", "--data", "{}", "--maxlen", "10"}, exitUsage, "--maxlen"},
+		{"negative maxlen", map[string]string{"USER_STREAMS": "streams"}, []string{"--channel", "notifications", "--data", "{}", "--maxlen", "-1"}, exitUsage, "--maxlen"},
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {
@@ -222,5 +226,50 @@ func TestPublishReachesSubscriber(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the message never arrived")
+	}
+}
+
+// With USER_STREAMS=streams a user message becomes a stream entry; ticks
+// are still published.
+func TestPublishAppendsToStream(t *testing.T) {
+	redisURL := redistest.URL(t)
+	prefix := e2ePrefix(t)
+	client := redistest.Client(t, redisURL)
+	key := prefix + "order:updates"
+	t.Cleanup(func() { _ = client.Do(context.Background(), client.B().Del().Key(key).Build()).Error() })
+	variables := map[string]string{"REDIS_URL": redisURL, "REDIS_PREFIX": prefix, "USER_STREAMS": "streams"}
+
+	messages := []string{`{"orderId":"o1","userId":"alice"}`, `{"orderId":"o2","userId":"alice"}`, `{"orderId":"o3","userId":"alice"}`}
+	var ids []string
+	for index, message := range messages {
+		arguments := []string{"publish", "--channel", "order:updates", "--data", message}
+		if index > 0 {
+			arguments = append(arguments, "--maxlen", "1000")
+		}
+		c, stdout, stderr := newTestCLI(variables)
+		if code := c.run(arguments); code != exitSuccess {
+			t.Fatalf("publish %v: exit %d; stderr %q", arguments, code, stderr)
+		}
+		ids = append(ids, strings.TrimSpace(stdout.String()))
+	}
+	entries, err := client.Do(context.Background(), client.B().Xrange().Key(key).Start("-").End("+").Build()).AsXRange()
+	if err != nil {
+		t.Fatalf("XRANGE %s: %v", key, err)
+	}
+	if len(entries) != len(messages) {
+		t.Fatalf("XRANGE %s = %+v; want %d entries", key, entries, len(messages))
+	}
+	for index, entry := range entries {
+		if entry.ID != ids[index] || len(entry.FieldValues) != 1 || entry.FieldValues["data"] != messages[index] {
+			t.Errorf("entry %d = %+v; want %s with data %s", index, entry, ids[index], messages[index])
+		}
+	}
+
+	c, stdout, stderr := newTestCLI(variables)
+	if code := c.run([]string{"publish", "--channel", "market:ticks", "--data", `{"symbol":"BTCUSD","price":1}`}); code != exitSuccess {
+		t.Fatalf("publish tick: exit %d; stderr %q", code, stderr)
+	}
+	if got := strings.TrimSpace(stdout.String()); got != "0" {
+		t.Errorf("publish tick printed %q; want 0 receivers (PUBLISH, nobody subscribed)", got)
 	}
 }
