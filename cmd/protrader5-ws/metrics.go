@@ -51,15 +51,24 @@ type redisCollector struct{ redis *ingest.Redis }
 func newRedisCollector(redis *ingest.Redis) prometheus.Collector { return redisCollector{redis: redis} }
 
 var (
-	descRedisUp       = prometheus.NewDesc("protrader5_redis_subscribed", "1 while the Redis Pub/Sub subscription is up.", nil, nil)
-	descRedisOutages  = prometheus.NewDesc("protrader5_redis_outages_total", "Redis Pub/Sub outages seen.", nil, nil)
+	descRedisUp = prometheus.NewDesc("protrader5_redis_subscribed",
+		"1 while Redis is attached: Pub/Sub subscribed and, with USER_STREAMS=streams, every stream read up to its end.", nil, nil)
+	descRedisOutages  = prometheus.NewDesc("protrader5_redis_outages_total", "Redis outages seen (Pub/Sub or streams).", nil, nil)
 	descRedisReceived = prometheus.NewDesc("protrader5_redis_received_total", "Messages received from Redis Pub/Sub.", nil, nil)
 	descCacheHits     = prometheus.NewDesc("protrader5_redis_cache_hits_total", "Snapshot reads served by the client-side cache.", nil, nil)
 	descCacheMisses   = prometheus.NewDesc("protrader5_redis_cache_misses_total", "Snapshot reads that went to Redis.", nil, nil)
+
+	descStreamEntries = prometheus.NewDesc("protrader5_redis_stream_entries_total",
+		"Redis stream entries read, valid or not, by channel (USER_STREAMS=streams).", []string{"channel"}, nil)
+	descStreamGaps = prometheus.NewDesc("protrader5_redis_stream_gaps_total",
+		"Times stream entries were removed before being read, by channel (USER_STREAMS=streams).", []string{"channel"}, nil)
+	descStreamLag = prometheus.NewDesc("protrader5_redis_stream_lag_seconds",
+		"How far the last entry processed is behind the newest in the stream, by entry ID time, by channel (USER_STREAMS=streams).", []string{"channel"}, nil)
 )
 
 func (c redisCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, desc := range []*prometheus.Desc{descRedisUp, descRedisOutages, descRedisReceived, descCacheHits, descCacheMisses} {
+	for _, desc := range []*prometheus.Desc{descRedisUp, descRedisOutages, descRedisReceived, descCacheHits, descCacheMisses,
+		descStreamEntries, descStreamGaps, descStreamLag} {
 		ch <- desc
 	}
 }
@@ -75,4 +84,12 @@ func (c redisCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRedisReceived, prometheus.CounterValue, float64(stats.Received))
 	ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(stats.CacheHits))
 	ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(stats.CacheMisses))
+	if stats.UserStreams != ingest.Streams {
+		return
+	}
+	for _, channel := range []ingest.Channel{ingest.ChannelOrders, ingest.ChannelPositions, ingest.ChannelNotifications} {
+		ch <- prometheus.MustNewConstMetric(descStreamEntries, prometheus.CounterValue, float64(stats.StreamEntries[channel]), channel.String())
+		ch <- prometheus.MustNewConstMetric(descStreamGaps, prometheus.CounterValue, float64(stats.StreamGaps[channel]), channel.String())
+		ch <- prometheus.MustNewConstMetric(descStreamLag, prometheus.GaugeValue, stats.StreamLag[channel].Seconds(), channel.String())
+	}
 }
