@@ -132,6 +132,10 @@ type Config struct {
 	// with streams it is also how far back a starting gateway reads each
 	// stream. Default DefaultRecoveryWindow (2 min). Zero turns recovery off.
 	RecoveryWindow time.Duration
+	// RecoveryMaxEvents bounds the user messages kept per user for replay
+	// (RECOVERY_MAX_EVENTS); a client that missed more gets a fresh session.
+	// Default engine.DefaultRecoveryMaxEvents (1000). Never zero.
+	RecoveryMaxEvents int
 
 	// LogLevel is the lowest level logged (LOG_LEVEL: debug, info, warn,
 	// error). Default DefaultLogLevel (info); the zero value is info too.
@@ -259,6 +263,7 @@ func defaultConfig(environment string) Config {
 		DrainTimeout:        DefaultDrainTimeout,
 		UserStreams:         DefaultUserStreams,
 		RecoveryWindow:      DefaultRecoveryWindow,
+		RecoveryMaxEvents:   engine.DefaultRecoveryMaxEvents,
 	}
 }
 
@@ -340,6 +345,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("redis_tls_ca_file", c.RedisTLSCAFile),
 		slog.String("user_streams", c.UserStreams.String()),
 		slog.Int64("recovery_window_ms", c.RecoveryWindow.Milliseconds()),
+		slog.Int("recovery_max_events", c.RecoveryMaxEvents),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_dir", c.LogDirectory),
 		slog.String("socketio_path", c.SocketIOPath),

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -60,6 +63,8 @@ func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 		MaxConnectionsPerIP: config.MaxConnectionsPerIP,
 		ConnectionRatePerIP: float64(config.ConnectionRatePerIP),
 		TrustedProxies:      config.TrustedProxies,
+		RecoveryWindow:      config.RecoveryWindow,
+		RecoveryMaxEvents:   config.RecoveryMaxEvents,
 		Auth:                auth,
 		Snapshots:           late,
 		Ready:               late.Ready,
@@ -73,6 +78,13 @@ func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 		// With TLS the engine serves wss:// and https:// on the same port
 		// from the standard library (netpoll has no TLS).
 		engineConfig.TLS = &tls.Config{Certificates: []tls.Certificate{*config.TLSCertificate}, MinVersion: tls.VersionTLS12}
+	}
+	// With streams every gateway reads every entry: offsets are entry IDs
+	// and sessions live in Redis, so a client recovers on any gateway.
+	sessions := &lateSessions{}
+	if config.RedisURL != "" && config.UserStreams == ingest.Streams {
+		engineConfig.StreamOffsets = true
+		engineConfig.Sessions = sessions
 	}
 	gateway, err := engine.New(engineConfig)
 	if err != nil {
@@ -119,6 +131,11 @@ func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 		}
 		source, late.snapshots = redis, redis
 		registry.MustRegister(newRedisCollector(redis))
+		if engineConfig.StreamOffsets {
+			store := redis.Sessions(gateway.ReleaseSession)
+			sessions.store.Store(store)
+			workers.Go(func() { _ = store.Run(sourceContext) })
+		}
 	}
 	late.source = source
 	workers.Go(func() {
@@ -186,3 +203,46 @@ func (l *lateSource) Positions(userID string) ([][]byte, error) {
 }
 
 func (l *lateSource) Ready() (bool, string) { return l.source.Ready() }
+
+// lateSessions forwards the engine's session store calls to the Redis store
+// made after the engine (it needs the engine to release sessions into).
+type lateSessions struct {
+	store atomic.Pointer[ingest.RedisSessions]
+}
+
+var errNoSessionStore = errors.New("serve: the session store is not attached yet")
+
+func (l *lateSessions) Save(session engine.Session, ttl time.Duration) error {
+	if store := l.store.Load(); store != nil {
+		return store.Save(session, ttl)
+	}
+	return errNoSessionStore
+}
+
+func (l *lateSessions) Load(pid string) (engine.Session, bool, error) {
+	if store := l.store.Load(); store != nil {
+		return store.Load(pid)
+	}
+	return engine.Session{}, false, errNoSessionStore
+}
+
+func (l *lateSessions) Touch(pids []string, ttl time.Duration) error {
+	if store := l.store.Load(); store != nil {
+		return store.Touch(pids, ttl)
+	}
+	return errNoSessionStore
+}
+
+func (l *lateSessions) Delete(pid string) error {
+	if store := l.store.Load(); store != nil {
+		return store.Delete(pid)
+	}
+	return errNoSessionStore
+}
+
+func (l *lateSessions) Claim(pid string) error {
+	if store := l.store.Load(); store != nil {
+		return store.Claim(pid)
+	}
+	return errNoSessionStore
+}
