@@ -104,7 +104,11 @@ func (r *Redis) cacheClient() (rueidis.Client, error) {
 
 // cached runs a cacheable read and counts cache hits and misses.
 func (r *Redis) cached(ctx context.Context, client rueidis.Client, command rueidis.Cacheable) rueidis.RedisResult {
-	result := client.DoCache(ctx, command, r.options.CacheTTL)
+	// Pinned, so never handed back to rueidis's command pool: its pipeline
+	// writer reads a command with no synchronisation the race detector can
+	// see before the reply returns it to the pool, and a stream reader
+	// building its next XREAD from that memory is then reported as a race.
+	result := client.DoCache(ctx, command.Pin(), r.options.CacheTTL)
 	if result.IsCacheHit() {
 		r.cacheHits.Add(1)
 	} else {

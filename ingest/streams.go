@@ -260,7 +260,7 @@ func (s *streamReader) checkLoss(ctx context.Context, info streamInfo, entries [
 			s.pendingGap, s.counted = true, false
 			s.warn(ctx, "ingest: redis stream disappeared, entries may be lost", "")
 		}
-		s.seen = false
+		s.seen, s.entriesAdded = false, 0
 		return
 	}
 	if entryBefore(info.lastGenerated, s.newestRead) || info.entriesAdded < s.entriesAdded {
@@ -271,8 +271,7 @@ func (s *streamReader) checkLoss(ctx context.Context, info streamInfo, entries [
 		}
 		s.pendingGap, s.counted = true, false
 	}
-	s.seen = true
-	s.entriesAdded = max(s.entriesAdded, info.entriesAdded)
+	s.seen, s.entriesAdded = true, info.entriesAdded
 
 	gap := latest(s.last, info.maxDeleted)
 	if entryBefore(s.last, info.trimmedThrough) && s.trimmedUnread(info, entries) {
@@ -348,7 +347,7 @@ func (s *streamReader) handle(entries []rueidis.XRangeSlice) {
 func (s *streamReader) info(ctx context.Context) (streamInfo, error) {
 	readContext, cancel := context.WithTimeout(ctx, s.redis.options.ReadTimeout)
 	defer cancel()
-	info, err := parseStreamInfo(s.client.Do(readContext, s.client.B().XinfoStream().Key(s.key).Build()))
+	info, err := parseStreamInfo(s.client.Do(readContext, s.client.B().XinfoStream().Key(s.key).Build().Pin()))
 	if err != nil {
 		return info, fmt.Errorf("ingest: xinfo stream %s: %w", s.key, err)
 	}

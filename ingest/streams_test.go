@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -384,6 +385,40 @@ func TestStreamsTrimmedGap(t *testing.T) {
 	}
 	if got := source.Stats().StreamGaps[ChannelPositions]; got != 1 {
 		t.Errorf("Stats().StreamGaps[positions] = %d; want 1", got)
+	}
+}
+
+// A stream deleted and written anew may have lost entries nobody can
+// count: history restarts just before the first new entry.
+func TestStreamsKeyDeleted(t *testing.T) {
+	url := redistest.URL(t)
+	prefix := testPrefix(t)
+	key := prefix + "notifications"
+	client := redistest.Client(t, url)
+	rec := newRecorder()
+	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
+	options := streamsOptions(url, prefix, router)
+	logs := &messageLog{}
+	options.Logger = slog.New(logs)
+	source := runRedis(t, options)
+	waitReady(t, source, true, 5*time.Second)
+
+	notification := func(n int) string { return `{"id":"n` + strconv.Itoa(n) + `","userId":"u1"}` }
+	ids := []engine.EntryID{xadd(t, client, key, nil, "data", notification(1))}
+	rec.waitFor(t, 1, 5*time.Second)
+	do(t, client, client.B().Del().Key(key).Build())
+	deadline := time.Now().Add(5 * time.Second)
+	for logs.count("WARN ingest: redis stream disappeared, entries may be lost") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the reader never saw the stream gone")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ids = append(ids, xadd(t, client, key, nil, "data", notification(2)), xadd(t, client, key, nil, "data", notification(3)))
+	wantEntries(t, rec.waitFor(t, 3, 5*time.Second), engine.StreamNotifications, []string{notification(1), notification(2), notification(3)}, ids)
+	wantHistory(t, rec, engine.StreamNotifications, engine.EntryID{}, entryBeforeOf(ids[1]))
+	if got := source.Stats().StreamGaps[ChannelNotifications]; got != 1 {
+		t.Errorf("Stats().StreamGaps[notifications] = %d; want 1", got)
 	}
 }
 
