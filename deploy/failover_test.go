@@ -39,8 +39,8 @@ func (c *orderClient) state() (connected bool, connects int, closes []ws.StatusC
 }
 
 func (c *orderClient) deliver(packet string) {
-	if data, ok := strings.CutPrefix(packet, `42["order:update",`); ok {
-		c.orders <- strings.TrimSuffix(data, "]")
+	if name, payload, _, ok := enginetest.ParseEvent(packet); ok && name == "order:update" {
+		c.orders <- payload
 	}
 }
 

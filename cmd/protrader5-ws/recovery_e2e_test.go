@@ -42,49 +42,9 @@ func TestRecoveryAcrossFailures(t *testing.T) {
 	proxy := newSwitchProxy(t, nodes[0].port, nodes[1].port, nodes[2].port)
 
 	const users = 24
-	tokens := make([]string, users)
-	for i := range tokens {
-		tokens[i] = interopToken(t, fmt.Sprintf("r%02d", i), time.Hour)
-	}
-	fleet := exec.Command("node", "recovery.js", fmt.Sprintf("http://%s", proxy.address()), strings.Join(tokens, ","))
-	fleet.Dir = interopDirectory(t)
-	stdin, _ := fleet.StdinPipe()
-	stdout, _ := fleet.StdoutPipe()
-	var stderr strings.Builder
-	fleet.Stderr = &stderr
-	if err := fleet.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fleet.Process.Kill(); _ = fleet.Wait() })
-	lines := bufio.NewScanner(stdout)
-	lines.Buffer(make([]byte, 1<<20), 1<<24)
-	readLines(t, lines, "ready", 20*time.Second)
-
+	fleet := startFleet(t, proxy, users)
 	backend := newBackend(t, redis.URL(), prefix)
-	var published [users]atomic.Int64
-	stop := make(chan struct{})
-	var publishing sync.WaitGroup
-	publishing.Go(func() {
-		for n := 0; ; n++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(2 * time.Millisecond):
-			}
-			user := n % users
-			seq := published[user].Add(1)
-			message := fmt.Sprintf(`{"userId":"r%02d","orderId":"o%d","seq":%d}`, user, seq, seq)
-			command := backend.client.B().Xadd().Key(prefix+"order:updates").Id("*").FieldValue().FieldValue("data", message).Build()
-			if err := backend.client.Do(context.Background(), command).Error(); err != nil {
-				t.Errorf("XADD: %v", err)
-				return
-			}
-			if n%10 == 0 {
-				backend.publish("market:ticks", fmt.Sprintf(`{"symbol":"BTCUSD","price":%d}`, 50000+n))
-			}
-		}
-	})
-
+	orders := startOrders(t, backend, users, true)
 	time.Sleep(time.Second)
 	nodes[0].kill() // a crash: nothing saved at the end
 	proxy.setAlive(nodes[0].port, false)
@@ -100,16 +60,85 @@ func TestRecoveryAcrossFailures(t *testing.T) {
 		t.Fatalf("killed %d gateway connections to Redis; want at least one per live gateway", killed)
 	}
 	time.Sleep(2 * time.Second)
-	close(stop)
-	publishing.Wait()
+	orders.stop()
 	// Let the last orders arrive, then ask the fleet for its report.
 	time.Sleep(3 * time.Second)
-	_ = stdin.Close()
+	total, reconnected := fleet.check(orders.published[:users])
+	// The clients of the crashed and the drained node (two in three).
+	if reconnected < users/2 {
+		t.Errorf("%d of %d clients reconnected; the crash and the drain should have moved two in three", reconnected, users)
+	}
+	t.Logf("%d orders delivered to %d users (%d reconnected) across a crash, a restart, a drain and a Redis connection loss", total, users, reconnected)
+}
 
-	total := 0
-	for range users {
-		if !lines.Scan() {
-			t.Fatalf("fleet ended early: %v\n%s", lines.Err(), stderr.String())
+// TestRecoveryOnOneNodeWithPubSub drops every client connection of a
+// gateway in Pub/Sub mode while orders flow: the clients come back to the
+// same gateway and recover there.
+func TestRecoveryOnOneNodeWithPubSub(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed")
+	}
+	url, prefix := redistest.URL(t), e2ePrefix(t)
+	node := startGateway(t, 0, redisEnv(url, prefix, "USER_STREAMS=pubsub", "RECOVERY_WINDOW_MS=60000")...)
+	node.waitReady(200, 10*time.Second)
+	proxy := newSwitchProxy(t, node.port)
+	const users = 8
+	fleet := startFleet(t, proxy, users)
+	orders := startOrders(t, newBackend(t, url, prefix), users, false)
+	time.Sleep(time.Second)
+	proxy.dropAll() // a network blip
+	time.Sleep(2 * time.Second)
+	orders.stop()
+	time.Sleep(2 * time.Second)
+	total, reconnected := fleet.check(orders.published[:users])
+	if reconnected != users {
+		t.Errorf("%d of %d clients reconnected after the blip", reconnected, users)
+	}
+	t.Logf("%d orders delivered to %d users across a blip", total, users)
+}
+
+// fleet is recovery.js running users stock clients through a proxy.
+type fleet struct {
+	t     *testing.T
+	users int
+	stdin io.Closer
+	lines *bufio.Scanner
+	log   *strings.Builder
+}
+
+func startFleet(t *testing.T, proxy *switchProxy, users int) *fleet {
+	t.Helper()
+	tokens := make([]string, users)
+	for i := range tokens {
+		tokens[i] = interopToken(t, fmt.Sprintf("r%02d", i), time.Hour)
+	}
+	command := exec.Command("node", "recovery.js", fmt.Sprintf("http://%s", proxy.address()), strings.Join(tokens, ","))
+	command.Dir = interopDirectory(t)
+	stdin, _ := command.StdinPipe()
+	stdout, _ := command.StdoutPipe()
+	f := &fleet{t: t, users: users, stdin: stdin, log: &strings.Builder{}}
+	command.Stderr = f.log
+	if err := command.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = command.Process.Kill(); _ = command.Wait() })
+	f.lines = bufio.NewScanner(stdout)
+	f.lines.Buffer(make([]byte, 1<<20), 1<<24)
+	readLines(t, f.lines, "ready", 20*time.Second)
+	return f
+}
+
+// check ends the fleet and checks each client's report: every order of its
+// user (published[user] of them) once and in order, every reconnection a
+// recovery of the first socket, and ticks since the last one. It returns
+// the orders delivered and how many clients reconnected.
+func (f *fleet) check(published []atomic.Int64) (total, reconnected int) {
+	t := f.t
+	t.Helper()
+	_ = f.stdin.Close()
+	for range f.users {
+		if !f.lines.Scan() {
+			t.Fatalf("fleet ended early: %v\n%s", f.lines.Err(), f.log.String())
 		}
 		var report struct {
 			User     int   `json:"user"`
@@ -120,8 +149,8 @@ func TestRecoveryAcrossFailures(t *testing.T) {
 			} `json:"connects"`
 			TicksSinceConnect int `json:"ticksSinceConnect"`
 		}
-		if err := json.Unmarshal(lines.Bytes(), &report); err != nil {
-			t.Fatalf("fleet report %q: %v", lines.Text(), err)
+		if err := json.Unmarshal(f.lines.Bytes(), &report); err != nil {
+			t.Fatalf("fleet report %q: %v", f.lines.Text(), err)
 		}
 		want := int(published[report.User].Load())
 		total += len(report.Orders)
@@ -134,6 +163,9 @@ func TestRecoveryAcrossFailures(t *testing.T) {
 		if len(report.Orders) != want {
 			t.Errorf("user r%02d: %d orders; %d published", report.User, len(report.Orders), want)
 		}
+		if len(report.Connects) > 1 {
+			reconnected++
+		}
 		for i, connect := range report.Connects {
 			if i > 0 && (!connect.Recovered || connect.ID != report.Connects[0].ID) {
 				t.Errorf("user r%02d: connection %d recovered=%v id=%s; want a recovery of %s", report.User, i, connect.Recovered, connect.ID, report.Connects[0].ID)
@@ -143,7 +175,55 @@ func TestRecoveryAcrossFailures(t *testing.T) {
 			t.Errorf("user r%02d: no tick since its last connection", report.User)
 		}
 	}
-	t.Logf("%d orders delivered to %d users across a crash, a restart, a drain and a Redis connection loss", total, users)
+	return total, reconnected
+}
+
+// orderFeed publishes orders round-robin to users, every 2 ms, with a seq
+// per user, and a BTCUSD tick every tenth order.
+type orderFeed struct {
+	published [64]atomic.Int64
+	done      chan struct{}
+	finished  sync.WaitGroup
+}
+
+func startOrders(t *testing.T, backend *backend, users int, streams bool) *orderFeed {
+	feed := &orderFeed{done: make(chan struct{})}
+	feed.finished.Go(func() {
+		for n := 0; ; n++ {
+			select {
+			case <-feed.done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			user := n % users
+			seq := feed.published[user].Add(1)
+			message := fmt.Sprintf(`{"userId":"r%02d","orderId":"o%d","seq":%d}`, user, seq, seq)
+			if streams {
+				command := backend.client.B().Xadd().Key(backend.prefix+"order:updates").Id("*").FieldValue().FieldValue("data", message).Build()
+				if err := backend.client.Do(context.Background(), command).Error(); err != nil {
+					t.Errorf("XADD: %v", err)
+					return
+				}
+			} else if backend.publish("order:updates", message) != 1 {
+				t.Errorf("order %d of r%02d reached no gateway", seq, user)
+				return
+			}
+			if n%10 == 0 {
+				backend.publish("market:ticks", fmt.Sprintf(`{"symbol":"BTCUSD","price":%d}`, 50000+n))
+			}
+		}
+	})
+	t.Cleanup(feed.stop)
+	return feed
+}
+
+func (f *orderFeed) stop() {
+	select {
+	case <-f.done:
+	default:
+		close(f.done)
+	}
+	f.finished.Wait()
 }
 
 // killGatewayConnections closes every Redis connection of every gateway
@@ -193,6 +273,7 @@ type switchProxy struct {
 	ports    []int
 	alive    map[int]bool
 	next     int
+	conns    sync.Map // net.Conn -> true: every client connection open
 }
 
 func newSwitchProxy(t *testing.T, ports ...int) *switchProxy {
@@ -206,7 +287,7 @@ func newSwitchProxy(t *testing.T, ports ...int) *switchProxy {
 		p.alive[port] = true
 	}
 	var open sync.WaitGroup
-	var conns sync.Map
+	conns := &p.conns
 	go func() {
 		for {
 			client, err := listener.Accept()
@@ -229,6 +310,12 @@ func newSwitchProxy(t *testing.T, ports ...int) *switchProxy {
 }
 
 func (p *switchProxy) address() string { return p.listener.Addr().String() }
+
+// dropAll closes every connection the proxy carries, as a network blip
+// would; clients reconnect through it.
+func (p *switchProxy) dropAll() {
+	p.conns.Range(func(key, _ any) bool { key.(net.Conn).Close(); return true })
+}
 
 func (p *switchProxy) setAlive(port int, alive bool) {
 	p.mu.Lock()

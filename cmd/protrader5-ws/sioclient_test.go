@@ -77,7 +77,8 @@ func (c *sioClient) read() {
 			c.ack(text[2:])
 		case strings.HasPrefix(text, `42["order:update",`):
 			var order sioOrder
-			if err := json.Unmarshal([]byte(text[len(`42["order:update",`):len(text)-1]), &order); err != nil {
+			_, payload, _, _ := enginetest.ParseEvent(text)
+			if err := json.Unmarshal([]byte(payload), &order); err != nil {
 				c.record(text)
 				continue
 			}

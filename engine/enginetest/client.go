@@ -165,9 +165,33 @@ func (c *Client) Connect(token string, timeout time.Duration) (string, error) {
 }
 
 // ExpectEvent reads until an event called name arrives and returns its
-// payload, the event's one argument.
+// payload, the event's first argument (without the recovery offset that
+// user messages carry last).
 func (c *Client) ExpectEvent(name string, timeout time.Duration) (string, error) {
-	return c.await(`42["`+name+`",`, timeout)
+	rest, err := c.await(`42["`+name+`",`, timeout)
+	if err != nil {
+		return "", err
+	}
+	_, payload, _, _ := ParseEvent(`42["` + name + `",` + rest + `]`)
+	return payload, nil
+}
+
+// ParseEvent splits an event packet `42["name",payload]`, or
+// `42["name",payload,"offset"]` for a user message of a server with
+// recovery on. ok is false for anything else.
+func ParseEvent(packet string) (name, payload, offset string, ok bool) {
+	data, found := strings.CutPrefix(packet, "42")
+	if !found {
+		return "", "", "", false
+	}
+	var parts []json.RawMessage
+	if json.Unmarshal([]byte(data), &parts) != nil || len(parts) < 2 || len(parts) > 3 || json.Unmarshal(parts[0], &name) != nil {
+		return "", "", "", false
+	}
+	if len(parts) == 3 && json.Unmarshal(parts[2], &offset) != nil {
+		return "", "", "", false
+	}
+	return name, string(parts[1]), offset, true
 }
 
 // EmitAck sends event name with payload (JSON, or "" for none) and ack id
