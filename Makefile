@@ -9,8 +9,13 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Node projects whose lockfiles `make test` installs from.
 NODE_PROJECTS := $(patsubst %/package-lock.json,%,$(shell git ls-files '*package-lock.json' 2>/dev/null))
 TEST_FLAGS ?= -race -shuffle=on -timeout 20m
+# The soak (bench/README.md); every other knob is a SOAK_* variable the
+# soak reads itself (go run ./bench/loadgen soak -h).
+SOAK_DURATION ?= 10m
+SOAK_CLIENTS  ?= 5000
+SOAK_QUIET    ?= 1m
 
-.PHONY: run build test test-deps lint bench load clean
+.PHONY: run build test test-deps lint bench load soak clean
 
 run: ## Gateway on :4000 with the embedded bus and the demo feed (no Redis).
 	$(GO) run ./cmd/protrader5-ws serve
@@ -49,6 +54,9 @@ bench: ## go test benchmarks, output ready for benchstat.
 
 load: build ## Side-by-side load scenarios: gateway vs Node.js reference vs floor relay.
 	bash bench/scenarios.sh gateway=$(BINARY) node floor
+
+soak: build ## Soak: healthy clients through a storm of churn and abuse; FAIL unless the gateway returns to its baseline. Not in `make test`.
+	$(GO) run ./bench/loadgen soak -gateway $(BINARY) -duration $(SOAK_DURATION) -clients $(SOAK_CLIENTS) -quiet $(SOAK_QUIET)
 
 clean:
 	rm -rf bin logs

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -28,6 +29,10 @@ type client struct {
 	symbols []int  // symbol indices, in subscription slot order
 	orders  bool
 	stalled bool
+	// receiveBuffer, when not zero, is the socket's SO_RCVBUF, set before
+	// connecting so the kernel never advertises a larger window: a client
+	// that stops reading then backs the server up within a few frames.
+	receiveBuffer int
 
 	conn      net.Conn
 	reader    *bufio.Reader
@@ -130,10 +135,13 @@ func (c *client) send(text string) error {
 
 // setup dials, authenticates and subscribes; it returns once every ack came
 // back, handing events that arrive meanwhile to handle.
-func (c *client) setup(f *fleet, token string, handle func(inboundMessage)) (connectTime time.Duration, err error) {
+func (c *client) setup(settings *config, token string, handle func(inboundMessage)) (connectTime time.Duration, err error) {
 	start := time.Now()
-	dialer := ws.Dialer{Timeout: f.config.ConnectTimeout, ReadBufferSize: 2048, WriteBufferSize: 1024}
-	conn, reader, _, err := dialer.Dial(context.Background(), "ws://"+c.target+f.config.Path+"?EIO=4&transport=websocket")
+	dialer := ws.Dialer{Timeout: settings.ConnectTimeout, ReadBufferSize: 2048, WriteBufferSize: 1024}
+	if c.receiveBuffer > 0 {
+		dialer.NetDial = smallReceiveBufferDial(c.receiveBuffer)
+	}
+	conn, reader, _, err := dialer.Dial(context.Background(), "ws://"+c.target+settings.Path+"?EIO=4&transport=websocket")
 	if err != nil {
 		if errors.As(err, new(ws.StatusError)) {
 			return 0, failSetup("handshake", err)
@@ -145,7 +153,7 @@ func (c *client) setup(f *fleet, token string, handle func(inboundMessage)) (con
 		reader = bufio.NewReaderSize(conn, 2048)
 	}
 	c.reader = reader
-	conn.SetDeadline(start.Add(f.config.ConnectTimeout))
+	conn.SetDeadline(start.Add(settings.ConnectTimeout))
 	defer conn.SetDeadline(time.Time{})
 
 	message, err := c.readMessage()
@@ -177,7 +185,7 @@ func (c *client) setup(f *fleet, token string, handle func(inboundMessage)) (con
 			if slot > 0 {
 				request.WriteByte(',')
 			}
-			request.WriteString(`"` + f.config.SymbolPrefix + strconv.Itoa(symbol) + `"`)
+			request.WriteString(`"` + settings.SymbolPrefix + strconv.Itoa(symbol) + `"`)
 		}
 		request.WriteString(`]}]`)
 		if err := c.send(request.String()); err != nil {
@@ -225,4 +233,22 @@ func (c *client) readLoop(handle func(inboundMessage)) {
 			return
 		}
 	}
+}
+
+// smallReceiveBufferDial returns a dial function whose sockets get SO_RCVBUF
+// bytes of receive buffer. It must be set before connect: the window scale
+// is agreed in the SYN, after which shrinking the buffer does not shrink
+// what the server may send.
+func smallReceiveBufferDial(bytes int) func(ctx context.Context, network, address string) (net.Conn, error) {
+	dialer := net.Dialer{Control: func(_, _ string, raw syscall.RawConn) error {
+		var setErr error
+		err := raw.Control(func(fd uintptr) {
+			setErr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, bytes)
+		})
+		if err != nil {
+			return err
+		}
+		return setErr
+	}}
+	return dialer.DialContext
 }

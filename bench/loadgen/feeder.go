@@ -83,7 +83,8 @@ func (f *feeder) appendOrder(buffer []byte, n uint64, sentAt int64) []byte {
 	return append(buffer, '}')
 }
 
-// run publishes until length has passed since start. Every millisecond or
+// run publishes until length has passed since start or ctx ends (then it
+// returns ctx.Err()). Every millisecond or
 // so it sends, in one pipelined round trip, whatever is due by then, so the
 // rates hold even when one publish costs more than its share of a second.
 func (f *feeder) run(ctx context.Context, start time.Time, length time.Duration) error {
@@ -111,7 +112,11 @@ func (f *feeder) run(ctx context.Context, start time.Time, length time.Duration)
 			commands = append(commands, f.redis.B().Publish().Channel("order:updates").Message(string(buffer)).Build())
 		}
 		if len(commands) > 0 {
-			for _, response := range f.redis.DoMulti(ctx, commands...) {
+			// A batch is never cut short by ctx: stopping between batches
+			// keeps the counters equal to what reached Redis, so a run
+			// stopped early (loadgen soak stops the feed this way) still
+			// knows exactly what its clients must have received.
+			for _, response := range f.redis.DoMulti(context.WithoutCancel(ctx), commands...) {
 				if err := response.Error(); err != nil {
 					return fmt.Errorf("loadgen: publish: %w", err)
 				}

@@ -155,7 +155,7 @@ func (f *fleet) connect() {
 func (f *fleet) runClient(c *client, ready *sync.WaitGroup) {
 	defer f.readers.Done()
 	handle := func(message inboundMessage) { f.handle(c, message) }
-	connectTime, err := c.setup(f, f.minter.mint(userID(c.index)), handle)
+	connectTime, err := c.setup(f.config, f.minter.mint(userID(c.index)), handle)
 	if err != nil {
 		reason := "other"
 		var setup *setupError

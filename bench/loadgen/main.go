@@ -4,6 +4,7 @@
 //
 //	go run ./bench/loadgen -h
 //	go run ./bench/loadgen compare -h
+//	go run ./bench/loadgen soak -h
 package main
 
 import (
@@ -30,6 +31,16 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "compare" {
 		if err := compareMain(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "soak" {
+		if err := soakMain(os.Args[2:], os.Stdout); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return
+			}
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
