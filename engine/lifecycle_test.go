@@ -201,3 +201,20 @@ func TestRequestHeadLimit(t *testing.T) {
 		response.Body.Close()
 	})
 }
+
+// TestSymbolTableFullIsCounted fills a small symbol table: ticks and
+// subscriptions past it are refused and counted.
+func TestSymbolTableFullIsCounted(t *testing.T) {
+	e := startEngine(t, Config{MaxSymbols: 2})
+	e.PublishTick("AAA", []byte(`{"symbol":"AAA"}`))
+	e.PublishTick("BBB", []byte(`{"symbol":"BBB"}`))
+	e.PublishTick("CCC", []byte(`{"symbol":"CCC"}`))
+	client := dialClient(t, e, nil)
+	client.connect(testToken(t, "collector", time.Hour))
+	if ack := client.emitAck(1, "subscribe:market", `{"symbols":["DDD"]}`); !strings.Contains(ack, `"code":"TOO_MANY_SYMBOLS"`) {
+		t.Fatalf("ack = %s", ack)
+	}
+	if full := e.metrics.symbolTableFull.Load(); full != 2 {
+		t.Fatalf("symbol_table_full = %d; want 2 (one tick, one subscription)", full)
+	}
+}

@@ -83,6 +83,8 @@ var (
 	descTokenExpiries = prometheus.NewDesc("protrader5_token_expiries_total", "Sockets disconnected because their token expired.", nil, nil)
 	descHTTPConns     = prometheus.NewDesc("protrader5_http_connections", "Plain HTTP connections (probes, scrapes, long-polling) held by net/http.", nil, nil)
 	descPolling       = prometheus.NewDesc("protrader5_polling_sessions", "Long-polling sessions known by id.", nil, nil)
+	descSymbolsFull   = prometheus.NewDesc("protrader5_symbol_table_full_total", "Ticks and subscriptions refused because the node tracks MaxSymbols symbols already.", nil, nil)
+	descSnapshotsSkip = prometheus.NewDesc("protrader5_snapshot_reads_skipped_total", "Latest-tick reads skipped because as many were in flight as allowed.", nil, nil)
 	descReplayed      = prometheus.NewDesc("protrader5_replayed_messages_total", "User messages replayed to recovered sockets.", nil, nil)
 	descHistory       = prometheus.NewDesc("protrader5_recovery_history_messages", "User messages kept for replay.", nil, nil)
 	descLiveSessions  = prometheus.NewDesc("protrader5_recoverable_sessions", "Connected sockets with a recoverable session.", nil, nil)
@@ -98,7 +100,7 @@ var (
 func (c engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{descConnections, descSockets, descSubscriptions, descSymbols, descAccepted, descUpgrades,
 		descDeliveries, descConflated, descTicks, descUserMessages, descDisconnects, descUnknownEvents, descProtocol, descTokenExpiries,
-		descHTTPConns, descPolling, descTimerEntries, descReplayed, descHistory, descLiveSessions} {
+		descHTTPConns, descPolling, descTimerEntries, descReplayed, descHistory, descLiveSessions, descSymbolsFull, descSnapshotsSkip} {
 		ch <- desc
 	}
 	for _, desc := range descLabelled {
@@ -143,6 +145,8 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descPolling, float64(e.pollingSessions()))
 	gauge(descTimerEntries, float64(e.wheel.size()))
 	counter(descReplayed, m.replayed.Load())
+	counter(descSymbolsFull, m.symbolTableFull.Load())
+	counter(descSnapshotsSkip, m.snapshotsSkipped.Load())
 	historyMessages, liveSessions := 0, 0
 	if e.recovery != nil {
 		for _, s := range e.shards {

@@ -155,6 +155,7 @@ func (e *Engine) subscribeMarket(c *Conn, symbols []string) (now []string, unkno
 	for _, symbol := range symbols {
 		ring := e.ring(symbol, true)
 		if ring == nil {
+			e.metrics.symbolTableFull.Add(1)
 			return nil, nil, &refusal{code: "TOO_MANY_SYMBOLS", message: "the server's symbol table is full"}
 		}
 		rings = append(rings, ring)
