@@ -25,6 +25,7 @@ const (
 	DefaultMaxSymbols          = 100_000
 	DefaultDrainTimeout        = 10 * time.Second
 	DefaultRecoveryMaxEvents   = 1000
+	DefaultRecoveryMaxBytes    = 64 << 20
 	DefaultPreAuthFrames       = 32
 	DefaultPreAuthBytes        = 32 << 10
 )
@@ -126,6 +127,11 @@ type Config struct {
 	// a client that missed more gets a fresh session. Zero means
 	// DefaultRecoveryMaxEvents (1000).
 	RecoveryMaxEvents int
+	// RecoveryMaxBytes bounds the bytes of user messages kept for replay,
+	// all users together; past it the oldest go first (a client that
+	// missed them gets a fresh session). Zero means
+	// DefaultRecoveryMaxBytes (64 MiB).
+	RecoveryMaxBytes int
 	// Sessions keeps recoverable sessions. Nil means NewMemorySessions():
 	// recovery on this node only.
 	Sessions SessionStore
@@ -180,6 +186,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RecoveryMaxEvents <= 0 {
 		c.RecoveryMaxEvents = DefaultRecoveryMaxEvents
+	}
+	if c.RecoveryMaxBytes <= 0 {
+		c.RecoveryMaxBytes = DefaultRecoveryMaxBytes
 	}
 	if c.PreAuthFrames <= 0 {
 		c.PreAuthFrames = DefaultPreAuthFrames

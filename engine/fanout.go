@@ -62,7 +62,7 @@ func newShard(engine *Engine, index int) *shard {
 		wake:        make(chan struct{}, 1),
 	}
 	if config := engine.config; config.RecoveryWindow > 0 {
-		s.history = newHistory(int64(config.RecoveryWindow), config.RecoveryMaxEvents)
+		s.history = newHistory(int64(config.RecoveryWindow), config.RecoveryMaxEvents, config.RecoveryMaxBytes/config.Shards)
 	}
 	return s
 }

@@ -4,8 +4,9 @@ package engine
 // kept so that a socket that comes back with an offset can be given what it
 // missed. Every node records every message of every user of the shard,
 // whether or not one of their sockets is here: a client may come back to
-// any node. Entries live for the recovery window and at most maxPerUser per
-// user; what is dropped earlier than that is remembered per stream
+// any node. Entries live for the recovery window, at most maxPerUser per
+// user and maxBytes in all; what is dropped earlier than that is remembered
+// per stream
 // (forgotten), so that a replay that would need it is refused rather than
 // presented as complete. All of it is guarded by the shard's mu: the shard
 // worker records each message in the same step that queues it to the
@@ -14,11 +15,13 @@ package engine
 type history struct {
 	window     int64 // nanoseconds an entry is kept
 	maxPerUser int
+	maxBytes   int // frame bytes kept, all users together
 
 	users      map[string]*userHistory
 	expiry     []expiryEntry // every entry's user, in the order recorded
 	expiryHead int
 	entries    int // live entries, all users
+	bytes      int // their frames' bytes
 }
 
 // userHistory is one user's recorded messages, oldest first.
@@ -41,8 +44,8 @@ type expiryEntry struct {
 	at   int64
 }
 
-func newHistory(window int64, maxPerUser int) *history {
-	return &history{window: window, maxPerUser: maxPerUser, users: make(map[string]*userHistory)}
+func newHistory(window int64, maxPerUser, maxBytes int) *history {
+	return &history{window: window, maxPerUser: maxPerUser, maxBytes: maxBytes, users: make(map[string]*userHistory)}
 }
 
 // record adds a message of userID.
@@ -59,6 +62,28 @@ func (h *history) record(userID string, stream Stream, id EntryID, frame *Frame,
 	user.lastAdded = now
 	h.expiry = append(h.expiry, expiryEntry{user: user, at: now})
 	h.entries++
+	h.bytes += frame.Len()
+	// Over the byte bound the oldest entries go first, whoever they are
+	// for: a burst for a few users cannot make the node hold more.
+	for h.bytes > h.maxBytes && h.expiryHead < len(h.expiry) {
+		oldest := h.expiry[h.expiryHead].user
+		h.popExpiry()
+		if oldest.head < len(oldest.entries) {
+			h.dropOldest(oldest)
+		}
+	}
+}
+
+// popExpiry removes the front of the expiry queue.
+func (h *history) popExpiry() {
+	h.expiry[h.expiryHead] = expiryEntry{}
+	h.expiryHead++
+	if h.expiryHead == len(h.expiry) {
+		h.expiry, h.expiryHead = h.expiry[:0], 0
+	} else if h.expiryHead > 1024 && h.expiryHead > len(h.expiry)/2 {
+		h.expiry = append(h.expiry[:0], h.expiry[h.expiryHead:]...)
+		h.expiryHead = 0
+	}
 }
 
 // dropOldest forgets user's oldest entry.
@@ -67,6 +92,7 @@ func (h *history) dropOldest(user *userHistory) {
 	if user.forgotten[oldest.stream].Less(oldest.id) {
 		user.forgotten[oldest.stream] = oldest.id
 	}
+	h.bytes -= oldest.frame.Len()
 	*oldest = historyEntry{}
 	user.head++
 	h.entries--
@@ -84,19 +110,12 @@ func (h *history) expire(now int64) {
 	cutoff := now - h.window
 	for h.expiryHead < len(h.expiry) && h.expiry[h.expiryHead].at <= cutoff {
 		user := h.expiry[h.expiryHead].user
-		h.expiry[h.expiryHead] = expiryEntry{}
-		h.expiryHead++
+		h.popExpiry()
 		// The user's oldest entry may be younger than this one was: it was
-		// dropped already, for the per-user bound.
+		// dropped already, for a bound.
 		if user.head < len(user.entries) && user.entries[user.head].at <= cutoff {
 			h.dropOldest(user)
 		}
-	}
-	if h.expiryHead == len(h.expiry) {
-		h.expiry, h.expiryHead = h.expiry[:0], 0
-	} else if h.expiryHead > 1024 && h.expiryHead > len(h.expiry)/2 {
-		h.expiry = append(h.expiry[:0], h.expiry[h.expiryHead:]...)
-		h.expiryHead = 0
 	}
 }
 

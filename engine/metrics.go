@@ -87,6 +87,7 @@ var (
 	descSnapshotsSkip = prometheus.NewDesc("protrader5_snapshot_reads_skipped_total", "Latest-tick reads skipped because as many were in flight as allowed.", nil, nil)
 	descReplayed      = prometheus.NewDesc("protrader5_replayed_messages_total", "User messages replayed to recovered sockets.", nil, nil)
 	descHistory       = prometheus.NewDesc("protrader5_recovery_history_messages", "User messages kept for replay.", nil, nil)
+	descHistoryBytes  = prometheus.NewDesc("protrader5_recovery_history_bytes", "Bytes of the user messages kept for replay (bounded by RECOVERY_MAX_BYTES).", nil, nil)
 	descLiveSessions  = prometheus.NewDesc("protrader5_recoverable_sessions", "Connected sockets with a recoverable session.", nil, nil)
 	descTimerEntries  = prometheus.NewDesc("protrader5_timer_entries", "Entries in the connection timer wheel (one per live connection at most).", nil, nil)
 	descLabelled      = map[string]*prometheus.Desc{
@@ -100,7 +101,7 @@ var (
 func (c engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{descConnections, descSockets, descSubscriptions, descSymbols, descAccepted, descUpgrades,
 		descDeliveries, descConflated, descTicks, descUserMessages, descDisconnects, descUnknownEvents, descProtocol, descTokenExpiries,
-		descHTTPConns, descPolling, descTimerEntries, descReplayed, descHistory, descLiveSessions, descSymbolsFull, descSnapshotsSkip} {
+		descHTTPConns, descPolling, descTimerEntries, descReplayed, descHistory, descHistoryBytes, descLiveSessions, descSymbolsFull, descSnapshotsSkip} {
 		ch <- desc
 	}
 	for _, desc := range descLabelled {
@@ -147,16 +148,18 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descReplayed, m.replayed.Load())
 	counter(descSymbolsFull, m.symbolTableFull.Load())
 	counter(descSnapshotsSkip, m.snapshotsSkipped.Load())
-	historyMessages, liveSessions := 0, 0
+	historyMessages, historyBytes, liveSessions := 0, 0, 0
 	if e.recovery != nil {
 		for _, s := range e.shards {
 			s.mu.Lock()
 			historyMessages += s.history.entries
+			historyBytes += s.history.bytes
 			s.mu.Unlock()
 		}
 		liveSessions = e.recovery.liveSessions()
 	}
 	gauge(descHistory, float64(historyMessages))
+	gauge(descHistoryBytes, float64(historyBytes))
 	gauge(descLiveSessions, float64(liveSessions))
 	m.labelledMu.Lock()
 	for key, value := range m.labelled {

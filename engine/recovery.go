@@ -310,6 +310,16 @@ func (r *recovery) closing(c *Conn, reason CloseReason) {
 	}
 }
 
+// suspend takes c, about to leave the namespace because its token
+// expired, off its session: the session as it is stays in the store for a
+// CONNECT with a fresh token, on this connection or another.
+func (r *recovery) suspend(c *Conn) {
+	r.closing(c, ReasonClientClosed)
+	c.mu.Lock()
+	c.pid = ""
+	c.mu.Unlock()
+}
+
 // left runs when c's client disconnected from the namespace on purpose: its
 // session is not kept.
 func (r *recovery) left(c *Conn) {

@@ -148,6 +148,16 @@ func historyLen(e *Engine) int {
 	return total
 }
 
+func historyBytes(e *Engine) int {
+	total := 0
+	for _, s := range e.shards {
+		s.mu.Lock()
+		total += s.history.bytes
+		s.mu.Unlock()
+	}
+	return total
+}
+
 func recoveries(e *Engine, result string) uint64 {
 	e.metrics.labelledMu.Lock()
 	defer e.metrics.labelledMu.Unlock()
@@ -232,6 +242,27 @@ func TestRecoveryRefusals(t *testing.T) {
 		}
 		if recoveries(e, recoveryOffsetTrimmed) != 1 {
 			t.Fatal("offset_trimmed not counted")
+		}
+	})
+	t.Run("more bytes missed than kept", func(t *testing.T) {
+		// One shard, so that the node's bound is the shard's.
+		e := startEngine(t, Config{RecoveryWindow: time.Minute, RecoveryMaxBytes: 4096, Shards: 1})
+		client, first := subscribedClient(t, e, "bulky")
+		order(e, "bulky", 1)
+		_, offset := receiveOrders(t, client, 1)
+		client.Close()
+		waitFor(t, "the socket to close", func() bool { return e.Stats().Sockets == 0 })
+		padding := strings.Repeat("x", 1000)
+		for n := 2; n <= 9; n++ {
+			e.PublishUser(StreamOrders, "bulky", []byte(fmt.Sprintf(`{"userId":"bulky","orderId":"o%d","pad":%q}`, n, padding)))
+		}
+		waitFor(t, "the shard to record the orders", func() bool {
+			return e.metrics.userMessages[StreamOrders].Load() == 9 && historyBytes(e) <= 4096 && historyLen(e) > 0
+		})
+		again := dialClient(t, e, nil)
+		before, answer := connectWith(t, again, map[string]string{"token": testToken(t, "bulky", time.Hour), "pid": first.PID, "offset": offset})
+		if answer.PID == first.PID || len(before) != 0 {
+			t.Fatalf("a partial replay was presented as complete: %d packets, %+v", len(before), answer)
 		}
 	})
 	t.Run("a gap in the source", func(t *testing.T) {
@@ -394,4 +425,33 @@ func FuzzParseOffset(f *testing.F) {
 			t.Fatalf("round trip of %q: %v %v", text, again, ok)
 		}
 	})
+}
+
+// TestRecoveryAfterTokenExpiry lets a socket's token expire: the server
+// disconnects it, and a CONNECT with a fresh token and its pid on the same
+// connection recovers the session.
+func TestRecoveryAfterTokenExpiry(t *testing.T) {
+	e := startEngine(t, recoveryConfig())
+	client := dialClient(t, e, nil)
+	_, first := connectWith(t, client, map[string]string{"token": testToken(t, "expiring", time.Second)})
+	if ack := client.emitAck(1, "subscribe:orders", ""); ack != `{"ok":true}` {
+		t.Fatal(ack)
+	}
+	order(e, "expiring", 1)
+	_, offset := receiveOrders(t, client, 1)
+	for packet := client.next(); packet != "41"; packet = client.next() {
+	}
+	order(e, "expiring", 2)
+	waitFor(t, "the shard to record the order", func() bool { return historyLen(e) == 2 })
+	before, answer := connectWith(t, client, map[string]string{"token": testToken(t, "expiring", time.Hour), "pid": first.PID, "offset": offset})
+	if answer != first || len(before) != 1 {
+		t.Fatalf("after expiry: %q %+v; want order 2, then %+v", before, answer, first)
+	}
+	order(e, "expiring", 3)
+	if got, _ := receiveOrders(t, client, 1); got[0] != 3 {
+		t.Fatalf("live order = %v", got)
+	}
+	if taken := e.Stats().Disconnects["session_taken_over"]; taken != 0 {
+		t.Fatalf("the connection took its own session over (%d)", taken)
+	}
 }

@@ -55,6 +55,10 @@ func (c *Conn) onTimer(at, now int64) {
 		c.closeWith(reason)
 		return
 	case tokenEnded:
+		if c.engine.recovery != nil {
+			// The session stays recoverable with a fresh token.
+			c.engine.recovery.suspend(c)
+		}
 		c.engine.leave(c)
 		c.engine.metrics.tokenExpiries.Add(1)
 		c.send(newTextFrame(wire.AppendDisconnect(nil, "/")))
