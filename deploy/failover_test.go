@@ -111,7 +111,8 @@ func expectOrders(t *testing.T, top *topology, clients []*orderClient, orderID s
 			t.Errorf("client %s: order %s did not arrive", client.user, orderID)
 		}
 	}
-	// A message published once reaches its socket once (CONTRACT §7).
+	// A message published once reaches its socket once, whichever gateway
+	// holds it (docs/ingest.md#several-nodes).
 	time.Sleep(300 * time.Millisecond)
 	for _, client := range clients {
 		select {

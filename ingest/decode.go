@@ -16,7 +16,7 @@ import (
 	"github.com/protrader5/ws-gateway/engine"
 )
 
-// maxSymbolBytes is the longest symbol CONTRACT §3 allows.
+// maxSymbolBytes is the longest symbol ^[A-Z0-9][A-Z0-9._:/-]{0,31}$ allows.
 const maxSymbolBytes = 32
 
 // maxInternedSymbols bounds the symbol table so a publisher inventing
@@ -105,7 +105,7 @@ func (r *Router) decodeTick(tick []byte) (tickFields, Reason, bool) {
 
 	node, err := search(tick, "price")
 	if err != nil {
-		// No price: a valid tick for the contract, just no live P&L.
+		// No price: a valid tick all the same, just no live P&L.
 		return fields, 0, true
 	}
 	if node.TypeSafe() != ast.V_NUMBER {
@@ -206,8 +206,8 @@ func rawString(raw []byte) (string, bool) {
 	return jsonString(raw)
 }
 
-// validSymbol reports whether s matches ^[A-Z0-9][A-Z0-9._:/-]{0,31}$
-// (CONTRACT §3).
+// validSymbol reports whether s matches ^[A-Z0-9][A-Z0-9._:/-]{0,31}$, the
+// market symbols clients may subscribe to (docs/protocol.md).
 func validSymbol(s string) bool {
 	if len(s) == 0 || len(s) > maxSymbolBytes {
 		return false
@@ -224,7 +224,8 @@ func validSymbol(s string) bool {
 	return true
 }
 
-// ValidSymbol reports whether s is a symbol CONTRACT §3 accepts.
+// ValidSymbol reports whether s is a valid market symbol:
+// ^[A-Z0-9][A-Z0-9._:/-]{0,31}$.
 func ValidSymbol(s string) bool { return validSymbol(s) }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -1,8 +1,10 @@
-// Package ingest is where the gateway's messages come from (CONTRACT §6):
-// Redis Pub/Sub, or the embedded in-process bus with an optional demo feed.
-// Whatever the source, every message goes through one Router, which
-// validates it, counts it, computes live P&L (CONTRACT §4) and hands it to
-// the engine through engine.Publisher. Ingest never writes to Redis.
+// Package ingest is where the gateway's messages come from
+// (docs/ingest.md): Redis Pub/Sub, or the embedded in-process bus with an
+// optional demo feed. Whatever the source, every message goes through one
+// Router, which validates it, counts it, computes live P&L
+// (docs/ingest.md#live-pl) and hands it to the engine through
+// engine.Publisher. The message sources never write to Redis; only the
+// session store (RedisSessions, used with Streams) does.
 //
 // # Router
 //

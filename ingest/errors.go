@@ -16,7 +16,7 @@ var (
 	// start-up).
 	ErrNotConnected = errors.New("ingest: redis not connected")
 	// ErrInvalidSymbol is returned by Redis.LastTick for a symbol that does
-	// not match CONTRACT §3.
+	// not match ^[A-Z0-9][A-Z0-9._:/-]{0,31}$.
 	ErrInvalidSymbol = errors.New("ingest: invalid symbol")
 	// ErrInvalidUser is returned by Redis.Positions for an empty, oversized
 	// or non-UTF-8 user id.

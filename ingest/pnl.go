@@ -14,7 +14,8 @@ import (
 	"github.com/protrader5/ws-gateway/engine"
 )
 
-// Member names of a position object (CONTRACT §4), quoted as on the wire.
+// Member names of a position object (docs/protocol.md#server--client-events),
+// quoted as on the wire.
 var (
 	positionIDKey       = []byte(`"positionId"`)
 	symbolKey           = []byte(`"symbol"`)
@@ -153,8 +154,8 @@ func (b *book) update(userID string, object []byte) {
 // positions replace those with the same id, its closed ones are forgotten,
 // and positions the snapshot does not name are kept. A position learned
 // from position:updates but not (yet) written to the hash must not vanish
-// because another socket of the user subscribed (CONTRACT §4: positions
-// are known from the updates and from the snapshot).
+// because another socket of the user subscribed: positions are known from
+// the updates and from the snapshot (docs/ingest.md#keys-read).
 //
 // With replace set, the snapshot is the complete set instead: used after an
 // outage, when updates published meanwhile were lost.
@@ -327,9 +328,9 @@ func (p *position) render(priceRaw []byte, price float64) []byte {
 	return append(out, '}')
 }
 
-// unrealized computes CONTRACT §4's P&L and P&L percent, rounded to 8
-// decimals so that float noise (0.1*1000 = 100.00000000000001) does not
-// reach clients.
+// unrealized computes the live P&L and P&L percent of docs/ingest.md#live-pl,
+// rounded to 8 decimals so that float noise (0.1*1000 = 100.00000000000001)
+// does not reach clients.
 func unrealized(short bool, entryPrice, quantity, price float64) (pnl, percent float64) {
 	if short {
 		pnl = (entryPrice - price) * quantity

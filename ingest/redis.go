@@ -96,11 +96,12 @@ type RedisOptions struct {
 	Logger *slog.Logger
 }
 
-// Redis is the Redis source (CONTRACT §6, §7): one dedicated rueidis client
+// Redis is the Redis source (docs/ingest.md): one dedicated rueidis client
 // subscribed to the four channels (with Streams, to "market:ticks" only,
 // and a third client reading the three user streams), and one client with
-// client-side caching for snapshot reads. It never writes to Redis. Safe for
-// concurrent use; Run must be called once.
+// client-side caching for snapshot reads. It never writes to Redis (the
+// session store made by Sessions does). Safe for concurrent use; Run must
+// be called once.
 type Redis struct {
 	options       RedisOptions
 	router        *Router

@@ -9,7 +9,7 @@ import (
 	"github.com/protrader5/ws-gateway/engine"
 )
 
-// Channel names one of the four ingest channels of CONTRACT §6.
+// Channel names one of the four ingest channels (docs/ingest.md).
 type Channel uint8
 
 const (
@@ -63,7 +63,8 @@ const (
 	ReasonNotObject
 	// ReasonMissingSymbol: a tick without a "symbol" string.
 	ReasonMissingSymbol
-	// ReasonInvalidSymbol: a tick whose symbol does not match CONTRACT §3.
+	// ReasonInvalidSymbol: a tick whose symbol does not match
+	// ^[A-Z0-9][A-Z0-9._:/-]{0,31}$.
 	ReasonInvalidSymbol
 	// ReasonInvalidPrice: a tick whose "price" is present but not a number.
 	ReasonInvalidPrice
@@ -111,7 +112,7 @@ const (
 	// DefaultMaxMessageBytes is the largest message the router accepts.
 	DefaultMaxMessageBytes = 1 << 20
 	// DefaultPNLInterval is the shortest time between two live P&L refreshes
-	// of one position (CONTRACT §4, PNL_INTERVAL_MS).
+	// of one position (PNL_INTERVAL_MS).
 	DefaultPNLInterval = 250 * time.Millisecond
 	// DefaultWarnInterval is the shortest time between two warnings about
 	// rejected messages on one channel.

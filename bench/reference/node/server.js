@@ -1,9 +1,10 @@
 'use strict';
 // Reference: the Node.js socket.io 4.8 server the Go gateway replaces, written
 // the way a competent Node developer would (no deliberate slowness), so the
-// benchmarks compare against an honest baseline. It implements the contract in
-// /work/shared/CONTRACT.md except live P&L, polling-specific limits and TLS,
-// which the load scenarios do not exercise.
+// benchmarks compare against an honest baseline. It serves the same events,
+// payloads, JWT authentication and Redis channels as the gateway (the
+// repository's docs/protocol.md and docs/ingest.md) except live P&L,
+// polling-specific limits and TLS, which the load scenarios do not exercise.
 //
 // Environment: PORT (4000), JWT_SECRET, REDIS_URL (redis://127.0.0.1:6379),
 // PING_INTERVAL (25000), PING_TIMEOUT (20000), MAX_HTTP_BUFFER_SIZE (1e6),
@@ -74,7 +75,7 @@ io.use((socket, next) => {
   const userId = claims.sub || claims.userId;
   if (!claims.exp || !userId) return next(authError('TOKEN_INVALID'));
   socket.data.userId = String(userId);
-  // No session streams past its token (CONTRACT §2).
+  // No session streams past its token: disconnect at exp (docs/protocol.md#authentication).
   const remaining = claims.exp * 1000 - Date.now();
   socket.data.expiryTimer = setTimeout(() => socket.disconnect(true), Math.max(remaining, 0));
   next();
