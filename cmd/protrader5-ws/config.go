@@ -136,6 +136,10 @@ type Config struct {
 	// (RECOVERY_MAX_EVENTS); a client that missed more gets a fresh session.
 	// Default engine.DefaultRecoveryMaxEvents (1000). Never zero.
 	RecoveryMaxEvents int
+	// RecoveryMaxBytes bounds the bytes of user messages kept for replay,
+	// all users together (RECOVERY_MAX_BYTES). Default
+	// engine.DefaultRecoveryMaxBytes (64 MiB). Never zero.
+	RecoveryMaxBytes int
 
 	// LogLevel is the lowest level logged (LOG_LEVEL: debug, info, warn,
 	// error). Default DefaultLogLevel (info); the zero value is info too.
@@ -264,6 +268,7 @@ func defaultConfig(environment string) Config {
 		UserStreams:         DefaultUserStreams,
 		RecoveryWindow:      DefaultRecoveryWindow,
 		RecoveryMaxEvents:   engine.DefaultRecoveryMaxEvents,
+		RecoveryMaxBytes:    engine.DefaultRecoveryMaxBytes,
 	}
 }
 
@@ -346,6 +351,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("user_streams", c.UserStreams.String()),
 		slog.Int64("recovery_window_ms", c.RecoveryWindow.Milliseconds()),
 		slog.Int("recovery_max_events", c.RecoveryMaxEvents),
+		slog.Int("recovery_max_bytes", c.RecoveryMaxBytes),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_dir", c.LogDirectory),
 		slog.String("socketio_path", c.SocketIOPath),

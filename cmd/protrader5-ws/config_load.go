@@ -442,6 +442,7 @@ func (p *configParser) redis(config *Config) {
 	}
 	p.milliseconds("RECOVERY_WINDOW_MS", &config.RecoveryWindow, false)
 	p.wholeNumber("RECOVERY_MAX_EVENTS", &config.RecoveryMaxEvents, 1, "messages")
+	p.wholeNumber("RECOVERY_MAX_BYTES", &config.RecoveryMaxBytes, 1, "bytes")
 	if path, ok := p.value("REDIS_TLS_CA_FILE"); ok {
 		config.RedisTLSCAFile = path
 		data, err := os.ReadFile(path)

@@ -74,6 +74,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		{"EventRatePerSocket", config.EventRatePerSocket, 50},
 		{"PreAuthFrames", config.PreAuthFrames, 32},
 		{"RecoveryMaxEvents", config.RecoveryMaxEvents, 1000},
+		{"RecoveryMaxBytes", config.RecoveryMaxBytes, 64 << 20},
 		{"PreAuthBytes", config.PreAuthBytes, 32768},
 		{"Shards", config.Shards, 0},
 		{"PnLInterval", config.PnLInterval, 250 * time.Millisecond},

@@ -65,6 +65,7 @@ func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 		TrustedProxies:      config.TrustedProxies,
 		RecoveryWindow:      config.RecoveryWindow,
 		RecoveryMaxEvents:   config.RecoveryMaxEvents,
+		RecoveryMaxBytes:    config.RecoveryMaxBytes,
 		Auth:                auth,
 		Snapshots:           late,
 		Ready:               late.Ready,
