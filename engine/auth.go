@@ -12,7 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// AuthCode is the data.code of a refused CONNECT (CONTRACT §2).
+// AuthCode is the data.code of a refused CONNECT (docs/protocol.md, authentication).
 type AuthCode string
 
 const (
@@ -21,7 +21,7 @@ const (
 	TokenExpired AuthCode = "TOKEN_EXPIRED"
 )
 
-// DefaultLeeway is the clock skew allowed on exp, nbf and iat.
+// DefaultLeeway is the clock skew allowed on exp and nbf.
 const DefaultLeeway = 5 * time.Second
 
 // MaxUserIDBytes is the longest user id the gateway serves, in bytes. A token

@@ -156,7 +156,7 @@ func (c *prefixedConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// Engine.IO v4 HTTP errors (CONTRACT §1).
+// Engine.IO v4 HTTP errors (docs/protocol.md).
 const (
 	codeTransportUnknown    = 0
 	codeSessionIDUnknown    = 1
@@ -290,7 +290,7 @@ func (e *Engine) corsHeaders(w http.ResponseWriter, r *http.Request) bool {
 
 var engineIORefusalNames = [...]string{"transport_unknown", "sid_unknown", "bad_method", "bad_request", "forbidden", "unsupported_protocol"}
 
-// serveHealth is liveness only (CONTRACT §1).
+// serveHealth is liveness only: it says nothing about Redis (docs/operations.md).
 func (e *Engine) serveHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write([]byte(`{"status":"ok","timestamp":"` + time.Now().UTC().Format("2006-01-02T15:04:05.000Z") + `"}`))

@@ -8,7 +8,7 @@ import (
 )
 
 // refusal reasons for new sessions, as counted in
-// protrader5_handshake_refusals_total (CONTRACT §8).
+// protrader5_handshake_refusals_total (docs/operations.md).
 const (
 	refusedMaxConnections = "max_connections"
 	refusedPerIP          = "max_connections_per_ip"

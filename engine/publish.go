@@ -1,6 +1,6 @@
 package engine
 
-// Stream names a per-user stream a socket can subscribe to (CONTRACT §3, §4).
+// Stream names a per-user stream a socket can subscribe to (docs/protocol.md).
 type Stream uint8
 
 const (
@@ -50,7 +50,7 @@ func (s Stream) String() string {
 type Publisher interface {
 	// PublishTick delivers tick, a JSON object with a "symbol" field equal to
 	// symbol, as "market:data" to the subscribers of symbol. Ticks conflate
-	// per symbol per connection (CONTRACT §5).
+	// per symbol per connection (docs/delivery.md).
 	PublishTick(symbol string, tick []byte)
 	// SeedTick records tick as the latest tick of symbol only when this node
 	// has none yet (a snapshot read from Redis must never overwrite a live tick).
@@ -72,7 +72,7 @@ type Publisher interface {
 	HistoryFrom(stream Stream, id EntryID)
 	// PublishPositionRefresh delivers a live P&L "position:update" for one
 	// position. Unlike PublishUser, a refresh still waiting in a socket's queue
-	// is replaced by a newer refresh of the same position (CONTRACT §5).
+	// is replaced by a newer refresh of the same position (docs/delivery.md).
 	PublishPositionRefresh(userID, positionID string, message []byte)
 	// Subscribed reports whether any socket on this node is subscribed to
 	// userID's stream; sources use it to skip work nobody would receive.
@@ -80,7 +80,7 @@ type Publisher interface {
 }
 
 // SnapshotSource answers the reads the engine makes when a socket subscribes
-// (CONTRACT §3, §6). Calls are made off the hot path, at most a few at a time.
+// (docs/ingest.md, keys read). Calls are made off the hot path, at most a few at a time.
 type SnapshotSource interface {
 	// LastTick returns the latest tick JSON of symbol, or nil when unknown.
 	LastTick(symbol string) ([]byte, error)

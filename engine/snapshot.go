@@ -34,7 +34,7 @@ func (e *Engine) fetchLastTicks(symbols []string) {
 }
 
 // sendPositions sends the user's current open positions to c alone, as the
-// answer to subscribe:positions (CONTRACT §3).
+// answer to subscribe:positions (docs/protocol.md).
 func (e *Engine) sendPositions(c *Conn) {
 	if e.config.Snapshots == nil {
 		return

@@ -68,7 +68,7 @@ var (
 	}
 )
 
-// handleConnect authenticates a CONNECT on "/" (CONTRACT §2).
+// handleConnect authenticates a CONNECT on "/" (docs/protocol.md, authentication).
 func (e *Engine) handleConnect(c *Conn, packet wire.SocketPacket) {
 	if packet.Namespace != "/" {
 		c.send(newTextFrame(wire.AppendConnectError(nil, packet.Namespace, invalidNamespacePayload)))

@@ -94,7 +94,7 @@ func (s *shard) removeSubscriberLocked(ring *symbolRing, slot int) {
 	}
 }
 
-// refusal is an error answered to a client event (CONTRACT §3).
+// refusal is an error answered to a client event (docs/protocol.md, refusal codes).
 type refusal struct {
 	code    string
 	message string

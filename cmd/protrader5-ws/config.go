@@ -15,7 +15,7 @@ import (
 	"github.com/protrader5/ws-gateway/ingest"
 )
 
-// Defaults of the settings (CONTRACT §8). defaultConfig is the one place that
+// Defaults of the settings (docs/configuration.md). defaultConfig is the one place that
 // applies them; the field docs of Config name them.
 const (
 	DefaultPort                = 4000
@@ -103,8 +103,9 @@ type Config struct {
 	// JWTAudience, when not empty, must be one of the "aud" values
 	// (JWT_AUDIENCE).
 	JWTAudience string
-	// JWTLeeway is the clock skew allowed on exp/nbf/iat (JWT_LEEWAY_MS,
-	// milliseconds). Default DefaultJWTLeeway (5s). Zero means none.
+	// JWTLeeway is the clock skew allowed on exp and nbf (JWT_LEEWAY_MS,
+	// milliseconds). Default DefaultJWTLeeway (5s). Zero means the default
+	// too (engine.NewAuthenticator).
 	JWTLeeway time.Duration
 
 	// RedisURL is redis:// or rediss:// (TLS) (REDIS_URL). Empty means the
@@ -166,14 +167,15 @@ type Config struct {
 	// bytes (MAX_HTTP_BUFFER_SIZE). Default DefaultMaxHTTPBufferSize (1e6).
 	// Never zero.
 	MaxHTTPBufferSize int
-	// MaxConnections caps open connections on this process
-	// (MAX_CONNECTIONS). Zero, the default, means no limit.
+	// MaxConnections caps the Engine.IO sessions (WebSocket or polling) of
+	// this process (MAX_CONNECTIONS); probes and scrapes do not count.
+	// Zero, the default, means no limit.
 	MaxConnections int
-	// MaxConnectionsPerIP caps open connections per client address
+	// MaxConnectionsPerIP caps the Engine.IO sessions per client address
 	// (MAX_CONNECTIONS_PER_IP). Zero, the default, means no limit.
 	MaxConnectionsPerIP int
-	// ConnectionRatePerIP caps new connections per second per client address
-	// (CONNECTION_RATE_PER_IP). Zero, the default, means no limit.
+	// ConnectionRatePerIP caps new Engine.IO sessions per second per client
+	// address (CONNECTION_RATE_PER_IP). Zero, the default, means no limit.
 	ConnectionRatePerIP int
 	// TrustedProxies are the peers whose X-Forwarded-For is believed
 	// (TRUSTED_PROXIES, IPs or CIDRs, comma separated). Empty, the default,
@@ -223,7 +225,7 @@ type Config struct {
 	Shards int
 	// PnLInterval is the shortest time between two live P&L updates of one
 	// position (PNL_INTERVAL_MS, milliseconds). Default DefaultPnLInterval
-	// (250ms). Zero means an update on every price change.
+	// (250ms). Zero means the default too (ingest.NewRouter).
 	PnLInterval time.Duration
 	// DemoFeed runs the built-in demo market feed on the embedded bus
 	// (DEMO_FEED). Default true in development, false otherwise. It has no

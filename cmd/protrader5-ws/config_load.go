@@ -66,7 +66,7 @@ func (e *ConfigError) onlyPrefixed(prefixes ...string) error {
 	return &ConfigError{Problems: kept}
 }
 
-// LoadConfig reads the settings of CONTRACT §8. lookup is os.LookupEnv in
+// LoadConfig reads the settings of docs/configuration.md. lookup is os.LookupEnv in
 // production; dotenvPath names a .env file whose assignments apply only to
 // variables lookup does not know (the environment wins). A missing .env file
 // is not an error; an empty dotenvPath skips it.

@@ -47,7 +47,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if !reflect.DeepEqual(config, want) {
 		t.Errorf("LoadConfig() = %+v\nwant %+v", config, want)
 	}
-	// The defaults CONTRACT §8 and the brief name, spelled out once more so
+	// The documented defaults (docs/configuration.md), spelled out once more so
 	// that a changed constant is noticed.
 	checks := []struct {
 		name      string

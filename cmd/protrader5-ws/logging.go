@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 )
 
-// The log files of CONTRACT §9, inside Config.LogDirectory.
+// The log files (docs/operations.md), inside Config.LogDirectory.
 const (
 	combinedLogName = "combined.log"
 	errorLogName    = "error.log"
 )
 
-// NewLogger builds the process logger of CONTRACT §9: JSON lines at
+// NewLogger builds the process logger (docs/operations.md): JSON lines at
 // config.LogLevel and above to combined.log, JSON lines at ERROR to
 // error.log, and a copy at config.LogLevel on stderr: readable text in
 // development, JSON lines otherwise (for container log collectors). The directory is created when missing; files are appended to, so

@@ -1,6 +1,6 @@
 // Command protrader5-ws is the ProTrader5 real-time gateway: a Socket.IO
 // server streaming market data, orders, positions and notifications
-// (CONTRACT.md). This file holds the subcommands; serve.go starts the engine.
+// (docs/README.md). This file holds the subcommands; serve.go starts the engine.
 package main
 
 import (
@@ -202,7 +202,7 @@ func withShutdownSignals(parent context.Context) (context.Context, context.Cance
 }
 
 // serveUntilDone logs the start-up, runs the server until ctx ends, and
-// bounds the drain: CONTRACT §9 promises an exit within the drain time, so a
+// bounds the drain: the gateway exits within the drain time (docs/delivery.md), so a
 // runServe that does not return in DrainTimeout+c.shutdownGrace after the
 // signal is abandoned with an error.
 func (c *cli) serveUntilDone(ctx context.Context, config Config, logger *slog.Logger) error {

@@ -15,7 +15,7 @@ import (
 	"github.com/protrader5/ws-gateway/ingest"
 )
 
-// publishChannels are the ingest channels of CONTRACT §6, before REDIS_PREFIX.
+// publishChannels are the ingest channels (docs/ingest.md), before REDIS_PREFIX.
 var publishChannels = []string{"market:ticks", "order:updates", "position:updates", "notifications"}
 
 // publishTimeout bounds the connection and the one PUBLISH or XADD.

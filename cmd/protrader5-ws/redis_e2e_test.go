@@ -13,7 +13,7 @@ import (
 	"github.com/protrader5/ws-gateway/ingest/redistest"
 )
 
-// End-to-end tests of Redis ingest (CONTRACT §4, §6): the real gateway
+// End-to-end tests of Redis ingest (docs/ingest.md): the real gateway
 // binary, a real redis-server, the stock socket.io-client.
 
 // userChannel is one of the three user channels with the event it becomes
@@ -178,7 +178,7 @@ func TestRedisIngestRoutesEachChannel(t *testing.T) {
 	}
 }
 
-// Positions used by the snapshot and P&L tests, in the shape of CONTRACT §4.
+// Positions used by the snapshot and P&L tests, in the shape docs/protocol.md gives.
 const (
 	snapshotP1 = `{"positionId":"p1","userId":"alice","symbol":"BTCUSD","side":"LONG","quantity":0.1,"entryPrice":50000,"currentPrice":50000,"unrealizedPnL":0,"unrealizedPnLPercent":0,"realizedPnL":0,"timestamp":"2026-11-25T08:00:00.000Z"}`
 	snapshotP2 = `{"positionId":"p2","userId":"alice","symbol":"ETHUSD","side":"SHORT","quantity":2,"entryPrice":3000,"currentPrice":3000,"unrealizedPnL":0,"unrealizedPnLPercent":0,"realizedPnL":0,"timestamp":"2026-11-25T08:00:00.000Z"}`

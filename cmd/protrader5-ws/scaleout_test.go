@@ -13,7 +13,7 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// CONTRACT §7: gateway processes sharing one Redis deliver a message
+// Gateway processes sharing one Redis (docs/ingest.md) deliver a message
 // published once to every subscribed socket on every node exactly once.
 
 const (

@@ -22,7 +22,7 @@ import (
 )
 
 // runServe runs the gateway until ctx is cancelled, then drains it within
-// DRAIN_TIMEOUT (CONTRACT §9).
+// DRAIN_TIMEOUT (docs/delivery.md, the drain).
 func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 	auth, err := engine.NewAuthenticator(engine.AuthOptions{
 		Secret:    config.JWTSecret,

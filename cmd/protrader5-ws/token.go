@@ -24,7 +24,7 @@ var reservedClaims = []string{"sub", "iat", "exp", "iss", "aud"}
 
 // mintToken returns an HS256 token for userID signed with secret: "sub" is
 // userID, "iat" is now, "exp" is now+ttl, and "iss"/"aud" are set when not
-// empty. It is what the gateway accepts (CONTRACT §2), for development and
+// empty. It is what the gateway accepts (docs/protocol.md, authentication), for development and
 // tests; production tokens come from the platform's auth service.
 func mintToken(secret []byte, userID string, ttl time.Duration, issuer, audience string, now time.Time) (string, error) {
 	return mintTokenWithClaims(secret, userID, ttl, issuer, audience, now, nil)
