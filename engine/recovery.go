@@ -300,14 +300,19 @@ func (r *recovery) closing(c *Conn, reason CloseReason) {
 	if pid == "" {
 		return
 	}
+	r.unregister(c, pid)
+	if reason != ReasonSessionTakenOver {
+		r.changed(c)
+	}
+}
+
+// unregister removes c as pid's live socket, unless another took its place.
+func (r *recovery) unregister(c *Conn, pid string) {
 	r.liveMu.Lock()
 	if r.live[pid] == c {
 		delete(r.live, pid)
 	}
 	r.liveMu.Unlock()
-	if reason != ReasonSessionTakenOver {
-		r.changed(c)
-	}
 }
 
 // suspend takes c, about to leave the namespace because its token
@@ -330,11 +335,7 @@ func (r *recovery) left(c *Conn) {
 	if pid == "" {
 		return
 	}
-	r.liveMu.Lock()
-	if r.live[pid] == c {
-		delete(r.live, pid)
-	}
-	r.liveMu.Unlock()
+	r.unregister(c, pid)
 	r.queueSave(pid, nil)
 }
 

@@ -59,6 +59,17 @@ func orderOffset(t *testing.T, packet string) (int, string) {
 	return n, offset
 }
 
+// orderNumbers returns the order numbers of order:update packets.
+func orderNumbers(t *testing.T, packets []string) []int {
+	t.Helper()
+	var numbers []int
+	for _, packet := range packets {
+		n, _ := orderOffset(t, packet)
+		numbers = append(numbers, n)
+	}
+	return numbers
+}
+
 // subscribedClient connects user with recovery and follows orders and BTCUSD.
 func subscribedClient(t *testing.T, e *Engine, user string) (*testClient, connected) {
 	t.Helper()
@@ -114,11 +125,7 @@ func TestRecoveryReplaysWhatWasMissed(t *testing.T) {
 	if answer != first {
 		t.Fatalf("recovered as %+v; want %+v", answer, first)
 	}
-	var replayed []int
-	for _, packet := range before {
-		n, _ := orderOffset(t, packet)
-		replayed = append(replayed, n)
-	}
+	replayed := orderNumbers(t, before)
 	if fmt.Sprint(replayed) != "[4 5 6]" {
 		t.Fatalf("replayed before the CONNECT answer: %v; want [4 5 6]", replayed)
 	}
@@ -383,11 +390,7 @@ func TestRecoveryAcrossNodes(t *testing.T) {
 	if answer != session {
 		t.Fatalf("recovered on the second node as %+v; want %+v", answer, session)
 	}
-	var replayed []int
-	for _, packet := range before {
-		n, _ := orderOffset(t, packet)
-		replayed = append(replayed, n)
-	}
+	replayed := orderNumbers(t, before)
 	if fmt.Sprint(replayed) != "[3 4]" {
 		t.Fatalf("replayed %v; want [3 4]", replayed)
 	}
