@@ -49,23 +49,18 @@ const eventPrefix = `42["`
 // allocation. name must need no JSON escaping (server event names are
 // constants); payload is raw JSON copied verbatim, never re-encoded.
 func newEventFrame(name string, payload []byte) *Frame {
-	payloadLength := len(eventPrefix) + len(name) + len(`",`) + len(payload) + len(`]`)
-	frame := allocateFrame(wire.ServerFrameSize(payloadLength))
-	buffer := wire.AppendFrameHeader(frame.WebSocket()[:0], wire.OpText, payloadLength)
-	frame.headerLen = uint8(len(buffer))
-	buffer = append(buffer, eventPrefix...)
-	buffer = append(buffer, name...)
-	buffer = append(buffer, `",`...)
-	buffer = append(buffer, payload...)
-	_ = append(buffer, ']')
-	return frame
+	return newRecoverableEventFrame(name, payload, nil)
 }
 
-// newRecoverableEventFrame builds `42["name",payload,"offset"]`: a user
-// message with its recovery offset as the last argument, which the stock
-// client records. offset needs no JSON escaping (offset.go).
+// newRecoverableEventFrame is newEventFrame for a user message with its
+// recovery offset, `42["name",payload,"offset"]`: the stock client records
+// a last argument that is a string. offset needs no JSON escaping
+// (offset.go); nil means none.
 func newRecoverableEventFrame(name string, payload, offset []byte) *Frame {
-	payloadLength := len(eventPrefix) + len(name) + len(`",`) + len(payload) + len(`,"`) + len(offset) + len(`"]`)
+	payloadLength := len(eventPrefix) + len(name) + len(`",`) + len(payload) + len(`]`)
+	if offset != nil {
+		payloadLength += len(`,""`) + len(offset)
+	}
 	frame := allocateFrame(wire.ServerFrameSize(payloadLength))
 	buffer := wire.AppendFrameHeader(frame.WebSocket()[:0], wire.OpText, payloadLength)
 	frame.headerLen = uint8(len(buffer))
@@ -73,9 +68,12 @@ func newRecoverableEventFrame(name string, payload, offset []byte) *Frame {
 	buffer = append(buffer, name...)
 	buffer = append(buffer, `",`...)
 	buffer = append(buffer, payload...)
-	buffer = append(buffer, `,"`...)
-	buffer = append(buffer, offset...)
-	_ = append(buffer, `"]`...)
+	if offset != nil {
+		buffer = append(buffer, `,"`...)
+		buffer = append(buffer, offset...)
+		buffer = append(buffer, '"')
+	}
+	_ = append(buffer, ']')
 	return frame
 }
 
