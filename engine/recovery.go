@@ -412,9 +412,7 @@ func (r *recovery) touchLive() {
 		pids = append(pids, pid)
 	}
 	r.liveMu.Unlock()
-	if len(pids) == 0 {
-		return
-	}
+	// Called with none too: a store may sweep what expired meanwhile.
 	if err := r.store.Touch(pids, r.window); err != nil {
 		r.engine.logger.LogAttrs(context.Background(), slog.LevelWarn, "session refresh failed", slog.Any("error", err))
 	}

@@ -458,3 +458,20 @@ func TestRecoveryAfterTokenExpiry(t *testing.T) {
 		t.Fatalf("the connection took its own session over (%d)", taken)
 	}
 }
+
+// TestMemorySessionsForgetExpiredOnes checks that expired sessions are
+// swept by Touch as well as by Save, so an idle node lets them go.
+func TestMemorySessionsForgetExpiredOnes(t *testing.T) {
+	store := NewMemorySessions()
+	for i := range 100 {
+		_ = store.Save(Session{PID: fmt.Sprint("p", i), UserID: "u"}, time.Millisecond)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, found, err := store.Load("p1"); found || err != ErrSessionExpired {
+		t.Fatalf("Load of an expired session = %v, %v; want ErrSessionExpired", found, err)
+	}
+	_ = store.Touch(nil, time.Millisecond)
+	if n := store.Len(); n != 0 {
+		t.Fatalf("%d expired sessions kept after a Touch", n)
+	}
+}

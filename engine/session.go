@@ -49,8 +49,8 @@ type SessionStore interface {
 
 // MemorySessions is a SessionStore for one node: sessions live in memory,
 // and a client recovers only on the node it left. Expired sessions are
-// swept as new ones are saved, so it holds at most the sessions of one
-// window.
+// swept as sessions are saved or touched (the engine touches every tenth
+// of the window), so it holds at most the sessions of about two windows.
 type MemorySessions struct {
 	mu        sync.Mutex
 	sessions  map[string]memorySession // guarded by mu
@@ -75,15 +75,21 @@ func (m *MemorySessions) Save(session Session, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sessions[session.PID] = memorySession{session: session, expires: now.Add(ttl)}
-	if now.After(m.nextSweep) {
-		for pid, stored := range m.sessions {
-			if now.After(stored.expires) {
-				delete(m.sessions, pid)
-			}
-		}
-		m.nextSweep = now.Add(ttl)
-	}
+	m.sweepLocked(now, ttl)
 	return nil
+}
+
+// sweepLocked deletes the expired sessions, at most once per ttl.
+func (m *MemorySessions) sweepLocked(now time.Time, ttl time.Duration) {
+	if now.Before(m.nextSweep) {
+		return
+	}
+	for pid, stored := range m.sessions {
+		if now.After(stored.expires) {
+			delete(m.sessions, pid)
+		}
+	}
+	m.nextSweep = now.Add(ttl)
 }
 
 // Load implements SessionStore.
@@ -100,11 +106,14 @@ func (m *MemorySessions) Load(pid string) (Session, bool, error) {
 	return stored.session, true, nil
 }
 
-// Touch implements SessionStore.
+// Touch implements SessionStore. The engine calls it every tenth of the
+// window, which also sweeps what expired while nothing was saved.
 func (m *MemorySessions) Touch(pids []string, ttl time.Duration) error {
-	expires := time.Now().Add(ttl)
+	now := time.Now()
+	expires := now.Add(ttl)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.sweepLocked(now, ttl)
 	for _, pid := range pids {
 		if stored, ok := m.sessions[pid]; ok {
 			stored.expires = expires
