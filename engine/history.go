@@ -80,8 +80,11 @@ func (h *history) popExpiry() {
 	h.expiryHead++
 	if h.expiryHead == len(h.expiry) {
 		h.expiry, h.expiryHead = h.expiry[:0], 0
+		if cap(h.expiry) > 4096 {
+			h.expiry = nil // let a burst's array go
+		}
 	} else if h.expiryHead > 1024 && h.expiryHead > len(h.expiry)/2 {
-		h.expiry = append(h.expiry[:0], h.expiry[h.expiryHead:]...)
+		h.expiry = compact(h.expiry, h.expiryHead)
 		h.expiryHead = 0
 	}
 }
@@ -97,11 +100,25 @@ func (h *history) dropOldest(user *userHistory) {
 	user.head++
 	h.entries--
 	if user.head == len(user.entries) {
-		user.entries, user.head = user.entries[:0], 0
+		// Emptied: a burst's array is not kept for the next message.
+		user.entries, user.head = nil, 0
 	} else if user.head > 64 && user.head > len(user.entries)/2 {
-		user.entries = append(user.entries[:0], user.entries[user.head:]...)
+		user.entries = compact(user.entries, user.head)
 		user.head = 0
 	}
+}
+
+// compact moves queue[head:] to the front; when it fills less than a
+// quarter of the array, to a new array twice its size, so that what a
+// burst grew is given back once the burst has expired.
+func compact[T any](queue []T, head int) []T {
+	live := queue[head:]
+	if len(live) < cap(queue)/4 {
+		return append(make([]T, 0, 2*len(live)), live...)
+	}
+	moved := append(queue[:0], live...)
+	clear(queue[len(moved):])
+	return moved
 }
 
 // expire forgets the entries older than the window, and the users with
