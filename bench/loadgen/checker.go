@@ -85,6 +85,12 @@ type orderStats struct {
 	Misrouted  uint64 `json:"misrouted"`  // reached some other user
 	OutOfOrder uint64 `json:"out_of_order"`
 	Foreign    uint64 `json:"foreign"` // index beyond what was published
+	// Unrecovered counts the lost orders (part of Lost, not on top of it)
+	// that were addressed to a client while it was away and that it came
+	// back from as a fresh session, or never came back from: what a
+	// server that cannot recover the session loses. Lost minus Unrecovered
+	// is what went missing anyway.
+	Unrecovered uint64 `json:"unrecovered"`
 }
 
 func (s *orderStats) add(other orderStats) {
@@ -95,6 +101,7 @@ func (s *orderStats) add(other orderStats) {
 	s.Misrouted += other.Misrouted
 	s.OutOfOrder += other.OutOfOrder
 	s.Foreign += other.Foreign
+	s.Unrecovered += other.Unrecovered
 }
 
 // orderChecker verifies that every order update reaches exactly the right
@@ -107,6 +114,16 @@ type orderChecker struct {
 	counts     []uint8 // by order index: deliveries to the addressed user, saturating
 	misrouted  uint64
 	outOfOrder uint64
+	gaps       map[int][]orderGap // by user: the times its client was away unrecovered
+}
+
+// orderGap is a stretch of a user's orders its client may have missed: those
+// after the last one it had seen before its connection dropped (after) and
+// before the first one that reached its next session (before, -1 while none
+// has). A recovered session closes no gap: it promises every order after its
+// offset, so whatever it then lacks is lost as any other order is.
+type orderGap struct {
+	after, before int64
 }
 
 func newOrderChecker(users int) *orderChecker {
@@ -125,6 +142,11 @@ func (c *orderChecker) observe(index uint64, user int, previous int64) {
 		c.misrouted++
 		return
 	}
+	if gaps := c.gaps[user]; len(gaps) > 0 {
+		if last := &gaps[len(gaps)-1]; last.before < 0 && int64(index) > last.after {
+			last.before = int64(index)
+		}
+	}
 	if index >= uint64(len(c.counts)) {
 		grown := make([]uint8, max(index+1, uint64(2*len(c.counts))))
 		copy(grown, c.counts)
@@ -135,6 +157,37 @@ func (c *orderChecker) observe(index uint64, user int, previous int64) {
 	}
 }
 
+// connectionLost opens a gap for user, whose client had seen orders up to
+// last (-1: none) when its connection dropped.
+func (c *orderChecker) connectionLost(user int, last int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gaps == nil {
+		c.gaps = map[int][]orderGap{}
+	}
+	c.gaps[user] = append(c.gaps[user], orderGap{after: last, before: -1})
+}
+
+// sessionRecovered withdraws the gap connectionLost opened: the server took
+// the client back with everything after its offset.
+func (c *orderChecker) sessionRecovered(user int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gaps := c.gaps[user]; len(gaps) > 0 && gaps[len(gaps)-1].before < 0 {
+		c.gaps[user] = gaps[:len(gaps)-1]
+	}
+}
+
+// inGap tells whether order index of user falls in one of its gaps.
+func (c *orderChecker) inGap(user int, index uint64) bool {
+	for _, gap := range c.gaps[user] {
+		if int64(index) > gap.after && (gap.before < 0 || int64(index) < gap.before) {
+			return true
+		}
+	}
+	return false
+}
+
 // finish compares deliveries with the published count; checked tells which
 // users this process vouches for (connected, reading, held here).
 func (c *orderChecker) finish(published uint64, checked func(user int) bool) orderStats {
@@ -142,7 +195,8 @@ func (c *orderChecker) finish(published uint64, checked func(user int) bool) ord
 	defer c.mu.Unlock()
 	stats := orderStats{Misrouted: c.misrouted, OutOfOrder: c.outOfOrder}
 	for index := uint64(0); index < published; index++ {
-		if !checked(orderTarget(index, c.users)) {
+		user := orderTarget(index, c.users)
+		if !checked(user) {
 			continue
 		}
 		stats.Published++
@@ -153,6 +207,9 @@ func (c *orderChecker) finish(published uint64, checked func(user int) bool) ord
 		switch {
 		case count == 0:
 			stats.Lost++
+			if c.inGap(user, index) {
+				stats.Unrecovered++
+			}
 		default:
 			stats.Delivered++
 			stats.Duplicates += uint64(count - 1)
