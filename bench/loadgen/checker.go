@@ -36,8 +36,10 @@ func newSequenceChecker(slots int) sequenceChecker {
 	return sequenceChecker{last: make([]uint32, slots)}
 }
 
-// observe records one tick with sequence seq >= 1 on subscription slot.
-func (c *sequenceChecker) observe(slot int, seq uint32) {
+// observe records one tick with sequence seq >= 1 on subscription slot. It
+// returns how far the slot advanced: the ticks this one accounts for, itself
+// and those it skipped (which will not come any more).
+func (c *sequenceChecker) observe(slot int, seq uint32) (advanced uint64) {
 	c.stats.Received++
 	last := c.last[slot]
 	switch {
@@ -49,7 +51,9 @@ func (c *sequenceChecker) observe(slot int, seq uint32) {
 		c.stats.Skipped += uint64(seq - last - 1)
 		c.stats.InOrder++
 		c.last[slot] = seq
+		return uint64(seq - last)
 	}
+	return 0
 }
 
 // finish closes the books once publishing has ended: published[slot] is the
@@ -132,7 +136,8 @@ func newOrderChecker(users int) *orderChecker {
 
 // observe records that user received order index; previous is the index the
 // same client received before (-1 when none), for the per-user order check.
-func (c *orderChecker) observe(index uint64, user int, previous int64) {
+// first is true for the first copy to the right user.
+func (c *orderChecker) observe(index uint64, user int, previous int64) (first bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if int64(index) < previous {
@@ -140,7 +145,7 @@ func (c *orderChecker) observe(index uint64, user int, previous int64) {
 	}
 	if orderTarget(index, c.users) != user {
 		c.misrouted++
-		return
+		return false
 	}
 	if gaps := c.gaps[user]; len(gaps) > 0 {
 		if last := &gaps[len(gaps)-1]; last.before < 0 && int64(index) > last.after {
@@ -155,6 +160,7 @@ func (c *orderChecker) observe(index uint64, user int, previous int64) {
 	if c.counts[index] < 255 {
 		c.counts[index]++
 	}
+	return c.counts[index] == 1
 }
 
 // connectionLost opens a gap for user, whose client had seen orders up to

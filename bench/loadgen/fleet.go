@@ -20,6 +20,7 @@ const latencyShards = 16
 type latencyShard struct {
 	ticks            Histogram
 	received         atomic.Uint64
+	advanced         atomic.Uint64 // see fleet.advanced
 	windowDeliveries atomic.Uint64
 	_                [64]byte
 }
@@ -135,6 +136,19 @@ func (f *fleet) received() uint64 {
 	return total
 }
 
+// advanced returns how much of what is expected (fleet.expected) has come:
+// each order's first copy to its user, and each tick that moved its
+// symbol's sequence on, with the ticks it skipped. Unlike received, no
+// duplicate counts (a recovered client gets the latest tick of each of its
+// symbols again), so that finish does not stop waiting too early.
+func (f *fleet) advanced() uint64 {
+	var total uint64
+	for index := range f.shards {
+		total += f.shards[index].advanced.Load()
+	}
+	return total
+}
+
 // connect opens every client at the configured ramp rate and returns once
 // each is subscribed or has failed.
 func (f *fleet) connect() {
@@ -226,7 +240,7 @@ func (f *fleet) handleTick(c *client, body []byte) {
 		f.foreign.Add(1)
 		return
 	}
-	c.sequences.observe(slot, uint32(seq))
+	f.shards[c.index%latencyShards].advanced.Add(c.sequences.observe(slot, uint32(seq)))
 	f.record(c, sentAt, &f.shards[c.index%latencyShards].ticks)
 }
 
@@ -238,7 +252,9 @@ func (f *fleet) handleOrder(c *client, body []byte) {
 		f.foreign.Add(1)
 		return
 	}
-	f.orders.observe(uint64(index), c.index, c.lastOrder)
+	if f.orders.observe(uint64(index), c.index, c.lastOrder) {
+		f.shards[c.index%latencyShards].advanced.Add(1)
+	}
 	c.lastOrder = index
 	f.record(c, sentAt, &f.orderLatency)
 }
@@ -299,7 +315,7 @@ func (f *fleet) checkedUsers() func(user int) bool {
 func (f *fleet) finish(published *publication) *fleetResult {
 	expected := f.expected(published)
 	deadline := time.Now().Add(f.config.Drain)
-	for f.received() < expected && time.Now().Before(deadline) {
+	for f.advanced() < expected && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	f.close()
