@@ -209,8 +209,12 @@ var stormMetrics = []metric{
 // describe is a one-line summary of what a run did.
 func describe(r *result) string {
 	c := r.Config
+	window := c.Duration.String()
+	if c.KillAfter > 0 {
+		window = fmt.Sprintf("%.1fs", r.WindowSeconds)
+	}
 	text := fmt.Sprintf("%d clients (%d stalled), %d of %d symbols at %g/s, %s window",
-		r.Fleet.Clients, r.Fleet.Stalled, c.PerClient, c.Symbols, c.Rate, c.Duration)
+		r.Fleet.Clients, r.Fleet.Stalled, c.PerClient, c.Symbols, c.Rate, window)
 	if c.OrdersRate > 0 {
 		text += fmt.Sprintf(", %g orders/s", c.OrdersRate)
 	}
