@@ -28,6 +28,10 @@ func newFeeder(c *config) (*feeder, error) {
 		return nil, fmt.Errorf("loadgen: -redis-url: %w", err)
 	}
 	options.DisableCache = true
+	// Longer than rueidis's 10 s: a server under test can stall Redis for
+	// seconds (the Node streams adapter reads whole stream tails when it
+	// restores sessions), which should delay the feed, not end the run.
+	options.ConnWriteTimeout = time.Minute
 	client, err := rueidis.NewClient(options)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: redis: %w", err)
