@@ -186,8 +186,13 @@ var stormMetrics = []metric{
 	{"storm: survivors CPU % before", stormValue(func(_ *result, s *stormOutcome) (float64, bool) {
 		return cpuPercent(s.SurvivorsStart, s.SurvivorsKill, float64(s.KilledAt-s.WindowStart)/1e9)
 	}), "%.1f"},
-	{"storm: survivors CPU % during", stormValue(func(_ *result, s *stormOutcome) (float64, bool) {
-		return cpuPercent(s.SurvivorsKill, s.SurvivorsBack, float64(s.BackAt-s.KilledAt)/1e9)
+	{"storm: survivors CPU % during", stormValue(func(r *result, s *stormOutcome) (float64, bool) {
+		// Sampled when every client was back, else when the wait ended.
+		until := s.BackAt
+		if until == 0 {
+			until = s.KilledAt + int64(r.Config.StormTimeout)
+		}
+		return cpuPercent(s.SurvivorsKill, s.SurvivorsBack, float64(until-s.KilledAt)/1e9)
 	}), "%.1f"},
 	{"storm: survivors CPU-s during", stormValue(func(_ *result, s *stormOutcome) (float64, bool) {
 		if s.SurvivorsKill == nil || s.SurvivorsBack == nil {
