@@ -6,7 +6,7 @@
 #   bench/scenarios.sh [target...]
 #
 # Targets: gateway=/path/to/protrader5-ws (run as "<binary> serve"; any
-#          name starting with "gateway" works, e.g. gateway-old=/tmp/old, so
+#          name starting with "gateway" works, e.g. gateway-old=/path/to/old-build, so
 #          that two builds can be compared in one run),
 #          node (bench/reference/node), floor (bench/floor).
 # Default: node floor.
