@@ -5,7 +5,9 @@
 #
 #   bench/scenarios.sh [target...]
 #
-# Targets: gateway=/path/to/protrader5-ws (run as "<binary> serve"),
+# Targets: gateway=/path/to/protrader5-ws (run as "<binary> serve"; any
+#          name starting with "gateway" works, e.g. gateway-old=/path/to/old-build, so
+#          that two builds can be compared in one run),
 #          node (bench/reference/node), floor (bench/floor).
 # Default: node floor.
 #
@@ -13,7 +15,10 @@
 #   SCALE=1       divide every connection count and order rate by this
 #                 (SCALE=20 with DURATION=3s is the smoke test)
 #   DURATION=10s  measurement window per run;  WARMUP=2s  publishing before it
-#   SCENARIOS="1 2 3 4 5 6"  which scenarios to run
+#   SCENARIOS="1 2 3 4 5 6"  which scenarios to run (7 only when named)
+#   KILL_AFTER=10s  scenario 7: time into the window before the kill
+#   STORM_SEED=1    scenario 7: an entry in the order stream before the servers
+#                 start (0: an empty stream, see bench/RESULTS.md)
 #   OUT=<dir>     where the JSON results go (default: a new temp dir)
 #   REDIS_URL     use this Redis instead of starting a private redis-server
 #   JWT_SECRET    shared by the servers and the load generator
@@ -25,7 +30,14 @@
 #   4 orders      5,000 users, 5,000 order updates/s, exactly-once check
 #   5 slow        scenario 2 at 2/s with 1 % stalled clients (compare with 2 at 2/s)
 #   6 scale-out   3 server processes x 18,000 connections, ticks and orders (loadgen in 4 processes)
-# At SCALE=1 the whole list takes about 3-4 minutes per target.
+#   7 storm       recovery storm: 3 server processes, 15,000 order clients on the
+#                 first and 1,000 tick clients on each (5 of 100 symbols at 2/s),
+#                 5,000 orders/s appended to the order:updates stream; the first
+#                 is killed (-9) and its clients come back on the other two with
+#                 their pid and offset. The gateway runs with USER_STREAMS=streams,
+#                 the Node reference with RECOVERY=streams; the floor is skipped.
+# At SCALE=1 scenarios 1-6 take about 3-4 minutes per target, 7 about 1.5 (gateway)
+# to 3.5 (Node, which keeps the clients waiting).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +51,9 @@ out=${OUT:-$work/results}
 mkdir -p "$out"
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(node floor)
+kill_after=${KILL_AFTER:-10s}
+# Extra environment for the servers of one scenario (scenario 7).
+server_env=()
 
 started_pids=()
 cleanup() {
@@ -98,13 +113,13 @@ start_servers() {
 	for index in $(seq 1 "$count"); do
 		port=$(free_port)
 		case $target in
-		gateway=*)
+		gateway*=*)
 			mkdir -p "$work/logs-$port"
-			PORT=$port JWT_SECRET=$secret REDIS_URL=$REDIS_URL DEMO_FEED=false NODE_ENV=production \
-				LOG_DIR="$work/logs-$port" "${target#gateway=}" serve >"$work/server-$port.log" 2>&1 &
+			env "${server_env[@]}" PORT="$port" JWT_SECRET="$secret" REDIS_URL="$REDIS_URL" DEMO_FEED=false NODE_ENV=production \
+				LOG_DIR="$work/logs-$port" "${target#*=}" serve >"$work/server-$port.log" 2>&1 &
 			;;
 		node)
-			PORT=$port JWT_SECRET=$secret REDIS_URL=$REDIS_URL NODE_ENV=production \
+			env "${server_env[@]}" PORT="$port" JWT_SECRET="$secret" REDIS_URL="$REDIS_URL" NODE_ENV=production \
 				node "$root/bench/reference/node/server.js" >"$work/server-$port.log" 2>&1 &
 			;;
 		floor)
@@ -149,7 +164,7 @@ stop_servers() {
 
 target_name() {
 	case $1 in
-	gateway=*) echo gateway ;;
+	gateway*=*) echo "${1%%=*}" ;;
 	*) echo "$1" ;;
 	esac
 }
@@ -199,6 +214,34 @@ for scenario in $scenarios; do
 			[ "$target" = floor ] || orders=(-orders-rate "$orders_rate")
 			measure 6-scale-out-3x "$target" 3 54000 -symbols 100 -per-client 5 -rate 2 \
 				-ramp 1000 -connect-timeout 30s "${orders[@]}"
+			;;
+		7)
+			case $target in
+			gateway*=*) server_env=(USER_STREAMS=streams RECOVERY_WINDOW_MS=120000) ;;
+			node) server_env=(RECOVERY=streams RECOVERY_WINDOW_MS=120000) ;;
+			*)
+				log "7-storm/$target skipped: the floor relay carries market data only"
+				continue
+				;;
+			esac
+			# A clean slate: the order stream, and the Node adapter's stream
+			# and consumer group, hold nothing of an earlier run. Then one
+			# entry for a user nobody is, as a stream in production is never
+			# empty when clients connect: the gateway cannot recover a
+			# session begun before its node read any entry, for a client
+			# that got no message before the crash, on a node that started
+			# later (bench/RESULTS.md).
+			redis-cli -u "$REDIS_URL" DEL order:updates position:updates notifications socket.io >/dev/null
+			if [ "${STORM_SEED:-1}" = 1 ]; then
+				redis-cli -u "$REDIS_URL" XADD order:updates '*' data '{"userId":"storm-seed","orderId":"seed"}' >/dev/null
+			fi
+			# The ramp is per loadgen process (2 at full size): 600
+			# connections/s, which a single Node process takes without
+			# refusing any.
+			measure 7-storm "$target" 3 18000 -storm-clients $(((15000 + scale - 1) / scale)) \
+				-symbols 100 -per-client 5 -rate 2 -orders-rate "$orders_rate" -orders-stream \
+				-kill-after "$kill_after" -storm-timeout 90s -settle 5s -ramp 300 -connect-timeout 30s
+			server_env=()
 			;;
 		esac
 	done

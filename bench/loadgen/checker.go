@@ -36,8 +36,10 @@ func newSequenceChecker(slots int) sequenceChecker {
 	return sequenceChecker{last: make([]uint32, slots)}
 }
 
-// observe records one tick with sequence seq >= 1 on subscription slot.
-func (c *sequenceChecker) observe(slot int, seq uint32) {
+// observe records one tick with sequence seq >= 1 on subscription slot. It
+// returns how far the slot advanced: the ticks this one accounts for, itself
+// and those it skipped (which will not come any more).
+func (c *sequenceChecker) observe(slot int, seq uint32) (advanced uint64) {
 	c.stats.Received++
 	last := c.last[slot]
 	switch {
@@ -49,7 +51,9 @@ func (c *sequenceChecker) observe(slot int, seq uint32) {
 		c.stats.Skipped += uint64(seq - last - 1)
 		c.stats.InOrder++
 		c.last[slot] = seq
+		return uint64(seq - last)
 	}
+	return 0
 }
 
 // finish closes the books once publishing has ended: published[slot] is the
@@ -85,6 +89,12 @@ type orderStats struct {
 	Misrouted  uint64 `json:"misrouted"`  // reached some other user
 	OutOfOrder uint64 `json:"out_of_order"`
 	Foreign    uint64 `json:"foreign"` // index beyond what was published
+	// Unrecovered counts the lost orders (part of Lost, not on top of it)
+	// that were addressed to a client while it was away and that it came
+	// back from as a fresh session, or never came back from: what a
+	// server that cannot recover the session loses. Lost minus Unrecovered
+	// is what went missing anyway.
+	Unrecovered uint64 `json:"unrecovered"`
 }
 
 func (s *orderStats) add(other orderStats) {
@@ -95,6 +105,7 @@ func (s *orderStats) add(other orderStats) {
 	s.Misrouted += other.Misrouted
 	s.OutOfOrder += other.OutOfOrder
 	s.Foreign += other.Foreign
+	s.Unrecovered += other.Unrecovered
 }
 
 // orderChecker verifies that every order update reaches exactly the right
@@ -107,6 +118,16 @@ type orderChecker struct {
 	counts     []uint8 // by order index: deliveries to the addressed user, saturating
 	misrouted  uint64
 	outOfOrder uint64
+	gaps       map[int][]orderGap // by user: the times its client was away unrecovered
+}
+
+// orderGap is a stretch of a user's orders its client may have missed: those
+// after the last one it had seen before its connection dropped (after) and
+// before the first one that reached its next session (before, -1 while none
+// has). A recovered session closes no gap: it promises every order after its
+// offset, so whatever it then lacks is lost as any other order is.
+type orderGap struct {
+	after, before int64
 }
 
 func newOrderChecker(users int) *orderChecker {
@@ -115,7 +136,8 @@ func newOrderChecker(users int) *orderChecker {
 
 // observe records that user received order index; previous is the index the
 // same client received before (-1 when none), for the per-user order check.
-func (c *orderChecker) observe(index uint64, user int, previous int64) {
+// first is true for the first copy to the right user.
+func (c *orderChecker) observe(index uint64, user int, previous int64) (first bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if int64(index) < previous {
@@ -123,7 +145,12 @@ func (c *orderChecker) observe(index uint64, user int, previous int64) {
 	}
 	if orderTarget(index, c.users) != user {
 		c.misrouted++
-		return
+		return false
+	}
+	if gaps := c.gaps[user]; len(gaps) > 0 {
+		if last := &gaps[len(gaps)-1]; last.before < 0 && int64(index) > last.after {
+			last.before = int64(index)
+		}
 	}
 	if index >= uint64(len(c.counts)) {
 		grown := make([]uint8, max(index+1, uint64(2*len(c.counts))))
@@ -133,6 +160,38 @@ func (c *orderChecker) observe(index uint64, user int, previous int64) {
 	if c.counts[index] < 255 {
 		c.counts[index]++
 	}
+	return c.counts[index] == 1
+}
+
+// connectionLost opens a gap for user, whose client had seen orders up to
+// last (-1: none) when its connection dropped.
+func (c *orderChecker) connectionLost(user int, last int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gaps == nil {
+		c.gaps = map[int][]orderGap{}
+	}
+	c.gaps[user] = append(c.gaps[user], orderGap{after: last, before: -1})
+}
+
+// sessionRecovered withdraws the gap connectionLost opened: the server took
+// the client back with everything after its offset.
+func (c *orderChecker) sessionRecovered(user int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gaps := c.gaps[user]; len(gaps) > 0 && gaps[len(gaps)-1].before < 0 {
+		c.gaps[user] = gaps[:len(gaps)-1]
+	}
+}
+
+// inGap tells whether order index of user falls in one of its gaps.
+func (c *orderChecker) inGap(user int, index uint64) bool {
+	for _, gap := range c.gaps[user] {
+		if int64(index) > gap.after && (gap.before < 0 || int64(index) < gap.before) {
+			return true
+		}
+	}
+	return false
 }
 
 // finish compares deliveries with the published count; checked tells which
@@ -142,7 +201,8 @@ func (c *orderChecker) finish(published uint64, checked func(user int) bool) ord
 	defer c.mu.Unlock()
 	stats := orderStats{Misrouted: c.misrouted, OutOfOrder: c.outOfOrder}
 	for index := uint64(0); index < published; index++ {
-		if !checked(orderTarget(index, c.users)) {
+		user := orderTarget(index, c.users)
+		if !checked(user) {
 			continue
 		}
 		stats.Published++
@@ -153,6 +213,9 @@ func (c *orderChecker) finish(published uint64, checked func(user int) bool) ord
 		switch {
 		case count == 0:
 			stats.Lost++
+			if c.inGap(user, index) {
+				stats.Unrecovered++
+			}
 		default:
 			stats.Delivered++
 			stats.Duplicates += uint64(count - 1)

@@ -134,3 +134,70 @@ func TestPublicationMatchesFeederNumbering(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderCheckerAcrossReconnections: a client that comes back as a fresh
+// session has lost what was addressed to it while it was away, and the
+// checker says so; a recovered one promised everything, so what it lacks is
+// lost like any other order, not put down to the reconnection.
+func TestOrderCheckerAcrossReconnections(t *testing.T) {
+	const users = 1
+	everyone := func(int) bool { return true }
+	t.Run("fresh session", func(t *testing.T) {
+		checker := newOrderChecker(users)
+		for index := range uint64(3) {
+			checker.observe(index, 0, int64(index)-1)
+		}
+		checker.connectionLost(0, 2)
+		// Orders 3 and 4 went out while it was away; 5 reached the new
+		// session; 6 was lost later, for no reason the checker knows.
+		checker.observe(5, 0, 2)
+		checker.observe(7, 0, 5)
+		got := checker.finish(8, everyone)
+		want := orderStats{Published: 8, Delivered: 5, Lost: 3, Unrecovered: 2}
+		if got != want {
+			t.Fatalf("finish = %+v; want %+v", got, want)
+		}
+	})
+	t.Run("never back", func(t *testing.T) {
+		checker := newOrderChecker(users)
+		checker.observe(0, 0, -1)
+		checker.connectionLost(0, 0)
+		got := checker.finish(4, everyone)
+		if got.Lost != 3 || got.Unrecovered != 3 {
+			t.Fatalf("finish = %+v; want 3 lost, all unrecovered", got)
+		}
+	})
+	t.Run("nothing seen before the loss", func(t *testing.T) {
+		checker := newOrderChecker(users)
+		checker.connectionLost(0, -1)
+		checker.observe(2, 0, -1)
+		got := checker.finish(3, everyone)
+		if got.Lost != 2 || got.Unrecovered != 2 || got.Delivered != 1 {
+			t.Fatalf("finish = %+v; want orders 0 and 1 lost and unrecovered", got)
+		}
+	})
+	t.Run("recovered", func(t *testing.T) {
+		checker := newOrderChecker(users)
+		checker.observe(0, 0, -1)
+		checker.connectionLost(0, 0)
+		checker.sessionRecovered(0)
+		checker.observe(2, 0, 0) // the replay skipped order 1
+		got := checker.finish(3, everyone)
+		want := orderStats{Published: 3, Delivered: 2, Lost: 1}
+		if got != want {
+			t.Fatalf("finish = %+v; want %+v: a recovery that misses an order loses it outright", got, want)
+		}
+	})
+	t.Run("twice", func(t *testing.T) {
+		checker := newOrderChecker(users)
+		checker.connectionLost(0, -1)
+		checker.observe(1, 0, -1) // fresh: order 0 lost
+		checker.connectionLost(0, 1)
+		checker.sessionRecovered(0)
+		checker.observe(3, 0, 1) // recovered, yet order 2 is missing
+		got := checker.finish(4, everyone)
+		if got.Lost != 2 || got.Unrecovered != 1 {
+			t.Fatalf("finish = %+v; want 2 lost, 1 of them unrecovered", got)
+		}
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,10 +23,11 @@ import (
 const maxFramePayload = 1 << 20
 
 // client is one simulated Socket.IO user. Its fields are written only by its
-// own goroutine until the fleet has waited for that goroutine to end.
+// own goroutine until the fleet has waited for that goroutine to end, except
+// conn, which fleet.close may close at any time (connMu).
 type client struct {
 	index   int    // global index; the user id is "u<index>"
-	target  string // host:port
+	target  string // host:port it first connects to
 	symbols []int  // symbol indices, in subscription slot order
 	orders  bool
 	stalled bool
@@ -34,13 +36,24 @@ type client struct {
 	// that stops reading then backs the server up within a few frames.
 	receiveBuffer int
 
-	conn      net.Conn
+	connMu sync.Mutex
+	conn   net.Conn // guarded by connMu for writes and for fleet.close
+	shut   bool     // guarded by connMu: the fleet closed; no new connection
+
 	reader    *bufio.Reader
 	buffer    []byte
 	sequences sequenceChecker
 	lastOrder int64
-	connected bool
-	closed    bool // the server ended the connection before the run did
+	connected bool // subscribed once: the client's deliveries are accounted
+	closed    bool // the server ended a connection before the run did
+
+	// Connection state recovery, as the stock client keeps it: the session
+	// the server gave (pid, empty without recovery), the last offset of an
+	// event, and where the client is connected now.
+	sid, pid string
+	offset   string
+	current  string // host:port of the present connection
+	recovery clientRecovery
 }
 
 // setupError tells why a client never became ready; reason is a short,
@@ -133,22 +146,53 @@ func (c *client) send(text string) error {
 	return wsutil.WriteClientText(c.conn, []byte(text))
 }
 
-// setup dials, authenticates and subscribes; it returns once every ack came
-// back, handing events that arrive meanwhile to handle.
-func (c *client) setup(settings *config, token string, handle func(inboundMessage)) (connectTime time.Duration, err error) {
+// setConn installs a new connection, unless the fleet has closed meanwhile.
+func (c *client) setConn(conn net.Conn) bool {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if c.shut {
+		conn.Close()
+		return false
+	}
+	c.conn = conn
+	return true
+}
+
+// closeConn closes the present connection, if any; shut also refuses every
+// later one (the fleet is closing).
+func (c *client) closeConn(shut bool) {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if shut {
+		c.shut = true
+	}
+	if c.conn != nil {
+		c.conn.Close()
+	}
+}
+
+// setup dials target, authenticates and, unless the server recovered the
+// client's session (then its subscriptions come back with it), subscribes.
+// Events that arrive meanwhile go to handle: a recovering server replays
+// what the client missed before it answers the CONNECT. It returns once
+// every ack came back.
+func (c *client) setup(settings *config, target, token string, handle func(inboundMessage)) (connectTime time.Duration, recovered bool, err error) {
 	start := time.Now()
 	dialer := ws.Dialer{Timeout: settings.ConnectTimeout, ReadBufferSize: 2048, WriteBufferSize: 1024}
 	if c.receiveBuffer > 0 {
 		dialer.NetDial = smallReceiveBufferDial(c.receiveBuffer)
 	}
-	conn, reader, _, err := dialer.Dial(context.Background(), "ws://"+c.target+settings.Path+"?EIO=4&transport=websocket")
+	conn, reader, _, err := dialer.Dial(context.Background(), "ws://"+target+settings.Path+"?EIO=4&transport=websocket")
 	if err != nil {
 		if errors.As(err, new(ws.StatusError)) {
-			return 0, failSetup("handshake", err)
+			return 0, false, failSetup("handshake", err)
 		}
-		return 0, failSetup("dial", err)
+		return 0, false, failSetup("dial", err)
 	}
-	c.conn = conn
+	if !c.setConn(conn) {
+		return 0, false, failSetup("closed", errors.New("the run is over"))
+	}
+	c.current = target
 	if reader == nil {
 		reader = bufio.NewReaderSize(conn, 2048)
 	}
@@ -158,24 +202,36 @@ func (c *client) setup(settings *config, token string, handle func(inboundMessag
 
 	message, err := c.readMessage()
 	if err != nil || message.kind != messageOpen {
-		return 0, failSetup("open", fmt.Errorf("no open packet: %v", err))
+		return 0, false, failSetup("open", fmt.Errorf("no open packet: %v", err))
 	}
-	if err := c.send(`40{"token":"` + token + `"}`); err != nil {
-		return 0, failSetup("connect", err)
+	if err := c.send(connectPayload(token, c.pid, c.offset)); err != nil {
+		return 0, false, failSetup("connect", err)
 	}
 	for {
 		message, err = c.readMessage()
 		if err != nil {
-			return 0, failSetup("connect", err)
-		}
-		if message.kind == messageConnectError {
-			return 0, failSetup("auth", fmt.Errorf("%s", message.body))
+			return 0, false, failSetup("connect", err)
 		}
 		if message.kind == messageConnect {
 			break
 		}
+		switch message.kind {
+		case messageConnectError:
+			return 0, false, failSetup("auth", fmt.Errorf("%s", message.body))
+		case messageEvent:
+			handle(message) // replayed before the answer
+		case messageDisconnect, messageClose:
+			return 0, false, failSetup("connect", errors.New("disconnected"))
+		}
 	}
+	answer := parseConnectAnswer(message.body)
+	// The stock client's socket.recovered: the server kept the pid.
+	recovered = c.pid != "" && answer.pid == c.pid
+	c.sid, c.pid = answer.sid, answer.pid
 	connectTime = time.Since(start)
+	if recovered {
+		return connectTime, true, nil
+	}
 
 	pending := 0
 	if len(c.symbols) > 0 {
@@ -189,34 +245,34 @@ func (c *client) setup(settings *config, token string, handle func(inboundMessag
 		}
 		request.WriteString(`]}]`)
 		if err := c.send(request.String()); err != nil {
-			return 0, failSetup("subscribe", err)
+			return 0, false, failSetup("subscribe", err)
 		}
 		pending++
 	}
 	if c.orders {
 		if err := c.send(`422["subscribe:orders"]`); err != nil {
-			return 0, failSetup("subscribe", err)
+			return 0, false, failSetup("subscribe", err)
 		}
 		pending++
 	}
 	for pending > 0 {
 		message, err = c.readMessage()
 		if err != nil {
-			return 0, failSetup("subscribe", err)
+			return 0, false, failSetup("subscribe", err)
 		}
 		switch message.kind {
 		case messageAck:
 			if !bytes.Contains(message.body, []byte(`"ok":true`)) {
-				return 0, failSetup("subscribe", fmt.Errorf("refused: %s", message.body))
+				return 0, false, failSetup("subscribe", fmt.Errorf("refused: %s", message.body))
 			}
 			pending--
 		case messageEvent:
 			handle(message)
 		case messageDisconnect, messageClose:
-			return 0, failSetup("subscribe", errors.New("disconnected"))
+			return 0, false, failSetup("subscribe", errors.New("disconnected"))
 		}
 	}
-	return connectTime, nil
+	return connectTime, false, nil
 }
 
 // readLoop consumes messages until the connection ends.

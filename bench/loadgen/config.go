@@ -10,7 +10,7 @@ import (
 // which then only use the fields about their own slice of clients.
 type config struct {
 	Label          string        `json:"label"`
-	Targets        []string      `json:"targets"` // host:port; client i uses Targets[i%len]
+	Targets        []string      `json:"targets"` // host:port; client i uses Targets[i%len] (see targetOf)
 	Path           string        `json:"path"`
 	Clients        int           `json:"clients"`
 	RampPerSecond  float64       `json:"ramp_per_second"`
@@ -31,6 +31,27 @@ type config struct {
 	RedisURL       string        `json:"redis_url"`
 	ServerPIDs     []int         `json:"server_pids"`
 	RunID          int64         `json:"run_id"`
+	// OrdersStream appends order updates to the order:updates stream
+	// (field data) instead of publishing them on the channel.
+	OrdersStream bool `json:"orders_stream"`
+
+	// Reconnect: a client whose connection drops comes back, as the stock
+	// client does (delay doubling from ReconnectDelay to ReconnectDelayMax,
+	// ±50 %), with its pid and offset, trying every target in turn.
+	Reconnect         bool          `json:"reconnect"`
+	ReconnectDelay    time.Duration `json:"reconnect_delay"`
+	ReconnectDelayMax time.Duration `json:"reconnect_delay_max"`
+
+	// The recovery storm (recoveryrun.go). Clients [0, StormClients) sit
+	// on Targets[0] and follow only their orders, which go to them alone;
+	// the others spread over every target with ticks only. KillAfter into
+	// the window the first ServerPIDs process (the one behind Targets[0])
+	// is killed with SIGKILL; the window then lasts until every client is
+	// back plus Settle, or StormTimeout after the kill.
+	StormClients int           `json:"storm_clients"`
+	KillAfter    time.Duration `json:"kill_after"`
+	StormTimeout time.Duration `json:"storm_timeout"`
+	Settle       time.Duration `json:"settle"`
 
 	// Set for one -procs child: it holds clients [FirstClient, FirstClient+ClientCount).
 	FirstClient int `json:"first_client"`
@@ -59,7 +80,24 @@ func (c *config) validate() error {
 		return errors.New("loadgen: -procs must be >= 1")
 	case c.Duration <= 0:
 		return errors.New("loadgen: -duration must be > 0")
+	case c.StormClients < 0 || c.StormClients > c.Clients:
+		return errors.New("loadgen: -storm-clients must be in [0, -clients]")
 	}
+	if c.KillAfter > 0 {
+		switch {
+		case len(c.Targets) < 2:
+			return errors.New("loadgen: -kill-after needs at least two -target: the clients of the first move to the others")
+		case len(c.ServerPIDs) < 2 || len(c.ServerPIDs) > len(c.Targets):
+			return errors.New("loadgen: -kill-after needs one -server-pid per -target, the first one's first")
+		case c.StormTimeout <= 0:
+			return errors.New("loadgen: -storm-timeout must be > 0")
+		}
+		c.Reconnect = true
+	}
+	if c.Reconnect && c.ReconnectDelay <= 0 {
+		return errors.New("loadgen: -reconnect-delay must be > 0")
+	}
+	c.ReconnectDelayMax = max(c.ReconnectDelayMax, c.ReconnectDelay)
 	if c.PerClient > c.Symbols {
 		c.PerClient = c.Symbols
 	}
@@ -74,13 +112,47 @@ func (c *config) validate() error {
 
 // symbolsOf returns the symbol indices client index subscribes to: PerClient
 // consecutive symbols, round-robin over Symbols, so every symbol gets the same
-// number of subscribers when Clients*PerClient is a multiple of Symbols.
+// number of subscribers when Clients*PerClient is a multiple of Symbols. The
+// order clients of a storm run subscribe to none.
 func (c *config) symbolsOf(index int) []int {
+	if index < c.StormClients {
+		return nil
+	}
+	index -= c.StormClients
 	symbols := make([]int, c.PerClient)
 	for slot := range symbols {
 		symbols[slot] = (index*c.PerClient + slot) % c.Symbols
 	}
 	return symbols
+}
+
+// targetOf returns the address client index first connects to: round-robin
+// over Targets, except that a storm run's order clients all sit on the first.
+func (c *config) targetOf(index int) string {
+	if index < c.StormClients {
+		return c.Targets[0]
+	}
+	return c.Targets[(index-c.StormClients)%len(c.Targets)]
+}
+
+// ordersOf tells whether client index follows its orders.
+func (c *config) ordersOf(index int) bool {
+	return c.Orders && (c.StormClients == 0 || index < c.StormClients)
+}
+
+// orderUsers is how many users order updates are spread over: users
+// u0..u<orderUsers-1>, every client or a storm run's order clients.
+func (c *config) orderUsers() int {
+	if c.StormClients > 0 {
+		return c.StormClients
+	}
+	return max(c.Clients, 1)
+}
+
+// survivor tells whether client index starts on a target other than the
+// one a storm run kills: its ticks measure what the storm costs the others.
+func (c *config) survivor(index int) bool {
+	return len(c.Targets) > 1 && c.targetOf(index) != c.Targets[0]
 }
 
 // isStalled tells whether client index stops reading after subscribing:

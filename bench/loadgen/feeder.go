@@ -28,6 +28,10 @@ func newFeeder(c *config) (*feeder, error) {
 		return nil, fmt.Errorf("loadgen: -redis-url: %w", err)
 	}
 	options.DisableCache = true
+	// Longer than rueidis's 10 s: a server under test can stall Redis for
+	// seconds (the Node streams adapter reads whole stream tails when it
+	// restores sessions), which should delay the feed, not end the run.
+	options.ConnWriteTimeout = time.Minute
 	client, err := rueidis.NewClient(options)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: redis: %w", err)
@@ -71,7 +75,7 @@ func (f *feeder) appendOrder(buffer []byte, n uint64, sentAt int64) []byte {
 	buffer = append(buffer, '-')
 	buffer = strconv.AppendUint(buffer, n, 10)
 	buffer = append(buffer, `","userId":"`...)
-	buffer = append(buffer, userID(orderTarget(n, max(f.config.Clients, 1)))...)
+	buffer = append(buffer, userID(orderTarget(n, f.config.orderUsers()))...)
 	buffer = append(buffer, `","run":`...)
 	buffer = strconv.AppendInt(buffer, f.config.RunID, 10)
 	buffer = append(buffer, `,"seq":`...)
@@ -81,6 +85,21 @@ func (f *feeder) appendOrder(buffer []byte, n uint64, sentAt int64) []byte {
 	buffer = append(buffer, `,"symbol":"BTCUSD","type":"LIMIT","side":"BUY","quantity":1,"price":50000,"status":"FILLED","filledQuantity":1,"remainingQuantity":0,"averagePrice":50000,"timestamp":`...)
 	buffer = strconv.AppendInt(buffer, sentAt/int64(time.Millisecond), 10)
 	return append(buffer, '}')
+}
+
+// ordersStreamLength bounds the order:updates stream: far more than a run
+// appends (5,000/s for a few minutes), so that nothing a server may still
+// replay is trimmed, and still a bound on what a series of runs leaves.
+const ordersStreamLength = "2000000"
+
+// orderCommand publishes one order update, on the channel or, with
+// OrdersStream, as the data field of a stream entry.
+func (f *feeder) orderCommand(order string) rueidis.Completed {
+	if f.config.OrdersStream {
+		return f.redis.B().Xadd().Key("order:updates").Maxlen().Almost().Threshold(ordersStreamLength).
+			Id("*").FieldValue().FieldValue("data", order).Build()
+	}
+	return f.redis.B().Publish().Channel("order:updates").Message(order).Build()
 }
 
 // run publishes until length has passed since start or ctx ends (then it
@@ -109,7 +128,7 @@ func (f *feeder) run(ctx context.Context, start time.Time, length time.Duration)
 		}
 		for n := f.orders.Load(); n < dueOrders; n++ {
 			buffer = f.appendOrder(buffer[:0], n, sentAt)
-			commands = append(commands, f.redis.B().Publish().Channel("order:updates").Message(string(buffer)).Build())
+			commands = append(commands, f.orderCommand(string(buffer)))
 		}
 		if len(commands) > 0 {
 			// A batch is never cut short by ctx: stopping between batches

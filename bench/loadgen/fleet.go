@@ -20,6 +20,7 @@ const latencyShards = 16
 type latencyShard struct {
 	ticks            Histogram
 	received         atomic.Uint64
+	advanced         atomic.Uint64 // see fleet.advanced
 	windowDeliveries atomic.Uint64
 	_                [64]byte
 }
@@ -42,6 +43,10 @@ type fleetResult struct {
 	OrderLatency      *Histogram     `json:"order_latency"`
 	ClientRatioMin    float64        `json:"client_ratio_min"`   // lowest per-client in-order/expected
 	ClientsIncomplete int            `json:"clients_incomplete"` // reading clients below ratio 1
+	Reconnects        reconnectStats `json:"reconnects"`
+	// TickSeconds, in storm runs: the tick latency of the clients on the
+	// surviving targets, by second of the window (by sentAt).
+	TickSeconds []*Histogram `json:"tick_seconds,omitempty"`
 }
 
 func (r *fleetResult) merge(other *fleetResult) {
@@ -73,6 +78,13 @@ func (r *fleetResult) merge(other *fleetResult) {
 		r.ClientRatioMin = other.ClientRatioMin
 	}
 	r.ClientsIncomplete += other.ClientsIncomplete
+	r.Reconnects.add(other.Reconnects)
+	for len(r.TickSeconds) < len(other.TickSeconds) {
+		r.TickSeconds = append(r.TickSeconds, &Histogram{})
+	}
+	for second, histogram := range other.TickSeconds {
+		r.TickSeconds[second].Merge(histogram)
+	}
 }
 
 // publication is what the feeder published, sent to every fleet at the end.
@@ -96,10 +108,16 @@ type fleet struct {
 	windowStart  atomic.Int64 // unix ns; deliveries sent in [start,end) are measured
 	windowEnd    atomic.Int64
 	shuttingDown atomic.Bool
+	closing      chan struct{} // closed by close, wakes clients waiting to reconnect
+	closeOnce    sync.Once
 	readers      sync.WaitGroup
+	// tickSeconds, in storm runs: see fleetResult.TickSeconds.
+	tickSeconds []Histogram
+	downtime    Histogram
 
 	mu          sync.Mutex
 	failReasons map[string]int // guarded by mu
+	reconnects  reconnectStats // guarded by mu; Downtime is the downtime field
 }
 
 func newFleet(c *config) *fleet {
@@ -107,17 +125,21 @@ func newFleet(c *config) *fleet {
 		config:      c,
 		minter:      newTokenMinter(c.JWTSecret, 2*time.Hour),
 		shards:      make([]latencyShard, latencyShards),
-		orders:      newOrderChecker(max(c.Clients, 1)),
+		orders:      newOrderChecker(c.orderUsers()),
 		failReasons: map[string]int{},
+		closing:     make(chan struct{}),
 	}
 	f.windowStart.Store(math.MaxInt64)
+	if c.KillAfter > 0 {
+		f.tickSeconds = make([]Histogram, stormWindowSeconds(c))
+	}
 	for index := c.FirstClient; index < c.FirstClient+c.ClientCount; index++ {
 		symbols := c.symbolsOf(index)
 		f.clients = append(f.clients, &client{
 			index:     index,
-			target:    c.Targets[index%len(c.Targets)],
+			target:    c.targetOf(index),
 			symbols:   symbols,
-			orders:    c.Orders,
+			orders:    c.ordersOf(index),
 			stalled:   c.isStalled(index),
 			sequences: newSequenceChecker(len(symbols)),
 			lastOrder: -1,
@@ -131,6 +153,19 @@ func (f *fleet) received() uint64 {
 	var total uint64
 	for index := range f.shards {
 		total += f.shards[index].received.Load()
+	}
+	return total
+}
+
+// advanced returns how much of what is expected (fleet.expected) has come:
+// each order's first copy to its user, and each tick that moved its
+// symbol's sequence on, with the ticks it skipped. Unlike received, no
+// duplicate counts (a recovered client gets the latest tick of each of its
+// symbols again), so that finish does not stop waiting too early.
+func (f *fleet) advanced() uint64 {
+	var total uint64
+	for index := range f.shards {
+		total += f.shards[index].advanced.Load()
 	}
 	return total
 }
@@ -155,7 +190,7 @@ func (f *fleet) connect() {
 func (f *fleet) runClient(c *client, ready *sync.WaitGroup) {
 	defer f.readers.Done()
 	handle := func(message inboundMessage) { f.handle(c, message) }
-	connectTime, err := c.setup(f.config, f.minter.mint(userID(c.index)), handle)
+	connectTime, _, err := c.setup(f.config, c.target, f.minter.mint(userID(c.index)), handle)
 	if err != nil {
 		reason := "other"
 		var setup *setupError
@@ -169,9 +204,7 @@ func (f *fleet) runClient(c *client, ready *sync.WaitGroup) {
 		if first {
 			fmt.Fprintf(os.Stderr, "loadgen: client %d: %v\n", c.index, err)
 		}
-		if c.conn != nil {
-			c.conn.Close()
-		}
+		c.closeConn(false)
 		ready.Done()
 		return
 	}
@@ -184,13 +217,23 @@ func (f *fleet) runClient(c *client, ready *sync.WaitGroup) {
 		// toward this client fill up, which is the point.
 		return
 	}
-	c.readLoop(handle)
-	if !f.shuttingDown.Load() {
+	for {
+		c.readLoop(handle)
+		if f.shuttingDown.Load() {
+			return
+		}
 		c.closed = true
+		if !f.config.Reconnect || !f.reconnect(c, handle) {
+			return
+		}
 	}
 }
 
 func (f *fleet) handle(c *client, message inboundMessage) {
+	if message.offset != nil {
+		// What the stock client keeps as its last offset.
+		c.offset = string(message.offset)
+	}
 	switch string(message.event) {
 	case "market:data":
 		f.handleTick(c, message.body)
@@ -226,8 +269,14 @@ func (f *fleet) handleTick(c *client, body []byte) {
 		f.foreign.Add(1)
 		return
 	}
-	c.sequences.observe(slot, uint32(seq))
-	f.record(c, sentAt, &f.shards[c.index%latencyShards].ticks)
+	f.shards[c.index%latencyShards].advanced.Add(c.sequences.observe(slot, uint32(seq)))
+	latency, measured := f.record(c, sentAt, &f.shards[c.index%latencyShards].ticks)
+	if measured && f.tickSeconds != nil && f.config.survivor(c.index) {
+		second := (sentAt - f.windowStart.Load()) / int64(time.Second)
+		if second < int64(len(f.tickSeconds)) {
+			f.tickSeconds[second].Record(latency)
+		}
+	}
 }
 
 func (f *fleet) handleOrder(c *client, body []byte) {
@@ -238,18 +287,25 @@ func (f *fleet) handleOrder(c *client, body []byte) {
 		f.foreign.Add(1)
 		return
 	}
-	f.orders.observe(uint64(index), c.index, c.lastOrder)
+	if f.orders.observe(uint64(index), c.index, c.lastOrder) {
+		f.shards[c.index%latencyShards].advanced.Add(1)
+	}
 	c.lastOrder = index
 	f.record(c, sentAt, &f.orderLatency)
 }
 
-func (f *fleet) record(c *client, sentAt int64, histogram *Histogram) {
+// record counts one delivery and, when it was sent in the window, records
+// its latency in histogram and returns it.
+func (f *fleet) record(c *client, sentAt int64, histogram *Histogram) (latency int64, measured bool) {
 	shard := &f.shards[c.index%latencyShards]
 	shard.received.Add(1)
 	if sentAt >= f.windowStart.Load() && sentAt < f.windowEnd.Load() {
-		histogram.Record(time.Now().UnixNano() - sentAt)
+		latency = time.Now().UnixNano() - sentAt
+		histogram.Record(latency)
 		shard.windowDeliveries.Add(1)
+		return latency, true
 	}
+	return 0, false
 }
 
 // setWindow sets the measurement window, in unix nanoseconds of sentAt.
@@ -299,7 +355,7 @@ func (f *fleet) checkedUsers() func(user int) bool {
 func (f *fleet) finish(published *publication) *fleetResult {
 	expected := f.expected(published)
 	deadline := time.Now().Add(f.config.Drain)
-	for f.received() < expected && time.Now().Before(deadline) {
+	for f.advanced() < expected && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	f.close()
@@ -319,7 +375,12 @@ func (f *fleet) finish(published *publication) *fleetResult {
 		result.FailReasons[reason] = count
 		result.Failed += count
 	}
+	result.Reconnects = f.reconnects
 	f.mu.Unlock()
+	result.Reconnects.Downtime = &f.downtime
+	for second := range f.tickSeconds {
+		result.TickSeconds = append(result.TickSeconds, &f.tickSeconds[second])
+	}
 	for index := range f.shards {
 		result.TickLatency.Merge(&f.shards[index].ticks)
 		result.WindowDeliveries += f.shards[index].windowDeliveries.Load()
@@ -337,6 +398,9 @@ func (f *fleet) finish(published *publication) *fleetResult {
 		}
 		if c.closed {
 			result.Disconnected++
+		}
+		if c.recovery.away {
+			result.Reconnects.NeverBack++
 		}
 		highest := make([]uint32, len(c.symbols))
 		for slot, symbol := range c.symbols {
@@ -358,12 +422,12 @@ func (f *fleet) finish(published *publication) *fleetResult {
 	return result
 }
 
-// close ends every connection; safe to call more than once.
+// close ends every connection and stops every reconnection; safe to call
+// more than once.
 func (f *fleet) close() {
 	f.shuttingDown.Store(true)
+	f.closeOnce.Do(func() { close(f.closing) })
 	for _, c := range f.clients {
-		if c.conn != nil {
-			c.conn.Close()
-		}
+		c.closeConn(true)
 	}
 }

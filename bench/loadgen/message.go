@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"math"
 )
@@ -28,7 +29,12 @@ type inboundMessage struct {
 	kind  messageKind
 	event []byte // event name, for messageEvent
 	body  []byte // first argument (JSON), or the CONNECT/CONNECT_ERROR object
-	ackID int64  // -1 when absent
+	// offset is the recovery offset a server with connection state
+	// recovery appends to the events it can replay: the last argument, when
+	// the event has more than one and the last is a string. It is not part
+	// of body.
+	offset []byte
+	ackID  int64 // -1 when absent
 }
 
 var errMessageFormat = errors.New("loadgen: malformed socket.io message")
@@ -114,9 +120,69 @@ func parseMessage(payload []byte) (inboundMessage, error) {
 		if after[0] != ',' {
 			return message, errMessageFormat
 		}
-		message.body = after[1:]
+		message.body, message.offset = splitOffset(after[1:])
 	}
 	return message, nil
+}
+
+// splitOffset separates a trailing string argument from the arguments
+// before it, as the stock client pops the offset off an event before its
+// listeners see it: {...},"<offset>" gives {...} and <offset>. A lone
+// argument is never an offset (the events read here all carry a payload
+// first), and a string holding an escape is not one either: the offsets of
+// both servers are digits, letters, '.' and '-'.
+func splitOffset(arguments []byte) (first, offset []byte) {
+	last := len(arguments) - 1
+	if last < 3 || arguments[last] != '"' {
+		return arguments, nil
+	}
+	open := bytes.LastIndexByte(arguments[:last], '"')
+	if open < 2 || arguments[open-1] != ',' {
+		return arguments, nil
+	}
+	value := arguments[open+1 : last]
+	if bytes.IndexByte(value, '\\') >= 0 {
+		return arguments, nil
+	}
+	return arguments[:open-1], value
+}
+
+// connectAnswer is what a CONNECT answer ("40{...}") tells a client: its
+// socket id and, from a server with connection state recovery, the private
+// session id to present when it comes back.
+type connectAnswer struct {
+	sid, pid string
+}
+
+// parseConnectAnswer reads {"sid":"...","pid":"..."}; pid is empty when the
+// server offers no recovery.
+func parseConnectAnswer(body []byte) connectAnswer {
+	var answer connectAnswer
+	if sid, ok := jsonStringField(body, "sid"); ok {
+		answer.sid = string(sid)
+	}
+	if pid, ok := jsonStringField(body, "pid"); ok {
+		answer.pid = string(pid)
+	}
+	return answer
+}
+
+// connectPayload is the CONNECT packet a client sends: its token and, when
+// it comes back from a session it wants recovered, that session's pid and
+// the offset of the last event it processed (as the stock client adds
+// {pid, offset} to its auth). An empty offset is left out, as the stock
+// client leaves out an undefined one.
+func connectPayload(token, pid, offset string) string {
+	auth := struct {
+		Token  string `json:"token"`
+		PID    string `json:"pid,omitempty"`
+		Offset string `json:"offset,omitempty"`
+	}{token, pid, offset}
+	if pid == "" {
+		auth.Offset = ""
+	}
+	encoded, _ := json.Marshal(auth) // strings always marshal
+	return "40" + string(encoded)
 }
 
 func parseDigits(digits []byte) int64 {

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"maps"
+	"strings"
 	"testing"
 )
 
@@ -37,6 +40,79 @@ func TestParseMessage(t *testing.T) {
 	}
 }
 
+func TestParseMessageOffset(t *testing.T) {
+	cases := []struct {
+		in, body, offset string
+		hasOffset        bool
+	}{
+		// The gateway's offsets, and the Node streams adapter's entry IDs.
+		{`42["order:update",{"seq":1,"userId":"u1"},"s.1795968991310-0.0-0.0-0"]`, `{"seq":1,"userId":"u1"}`, "s.1795968991310-0.0-0.0-0", true},
+		{`42["order:update",{"seq":1},"1795968991310-0"]`, `{"seq":1}`, "1795968991310-0", true},
+		{`42["order:update",{"a":"x\",\"y"},"7-0"]`, `{"a":"x\",\"y"}`, "7-0", true},
+		{`42["x",{},""]`, `{}`, "", true},
+		{`42["x","a","b"]`, `"a"`, "b", true},
+		// No offset: ticks, a lone argument, a string with an escape.
+		{`42["market:data",{"symbol":"SYM1","seq":3}]`, `{"symbol":"SYM1","seq":3}`, "", false},
+		{`42["x","lone"]`, `"lone"`, "", false},
+		{`42["x",{"a":1},"a\"b"]`, `{"a":1},"a\"b"`, "", false},
+		{`42["x",{"k":"v"}]`, `{"k":"v"}`, "", false},
+	}
+	for _, tc := range cases {
+		got, err := parseMessage([]byte(tc.in))
+		if err != nil || got.kind != messageEvent || string(got.body) != tc.body ||
+			string(got.offset) != tc.offset || (got.offset != nil) != tc.hasOffset {
+			t.Errorf("parseMessage(%q): body %q offset %q (nil %v), %v; want body %q offset %q (present %v)",
+				tc.in, got.body, got.offset, got.offset == nil, err, tc.body, tc.offset, tc.hasOffset)
+		}
+	}
+	// Acks never carry one.
+	if got, _ := parseMessage([]byte(`431[{"ok":true},"x"]`)); got.offset != nil {
+		t.Errorf("an ack returned offset %q", got.offset)
+	}
+}
+
+func TestParseConnectAnswer(t *testing.T) {
+	cases := []struct {
+		body string
+		want connectAnswer
+	}{
+		{`{"sid":"abc","pid":"p-1"}`, connectAnswer{sid: "abc", pid: "p-1"}},
+		{`{"sid":"abc"}`, connectAnswer{sid: "abc"}},
+		{`{}`, connectAnswer{}},
+	}
+	for _, tc := range cases {
+		message, err := parseMessage([]byte("40" + tc.body))
+		if err != nil || message.kind != messageConnect {
+			t.Fatalf("parseMessage(40%s) = %+v, %v", tc.body, message, err)
+		}
+		if got := parseConnectAnswer(message.body); got != tc.want {
+			t.Errorf("parseConnectAnswer(%s) = %+v; want %+v", tc.body, got, tc.want)
+		}
+	}
+}
+
+func TestConnectPayload(t *testing.T) {
+	cases := []struct {
+		token, pid, offset string
+		want               map[string]string
+	}{
+		{"t", "", "", map[string]string{"token": "t"}},
+		{"t", "p", "s.1-0.0-0.0-0", map[string]string{"token": "t", "pid": "p", "offset": "s.1-0.0-0.0-0"}},
+		// Nothing received yet: the stock client sends the pid alone.
+		{"t", "p", "", map[string]string{"token": "t", "pid": "p"}},
+		// No session to recover: an offset alone means nothing.
+		{"t", "", "7-0", map[string]string{"token": "t"}},
+	}
+	for _, tc := range cases {
+		payload := connectPayload(tc.token, tc.pid, tc.offset)
+		body, found := strings.CutPrefix(payload, "40")
+		var got map[string]string
+		if !found || json.Unmarshal([]byte(body), &got) != nil || !maps.Equal(got, tc.want) {
+			t.Errorf("connectPayload(%q, %q, %q) = %s; want 40 and %v", tc.token, tc.pid, tc.offset, payload, tc.want)
+		}
+	}
+}
+
 func TestJSONFields(t *testing.T) {
 	object := []byte(`{"symbol":"SYM7","xrun":5,"run":42,"seq":-3,"sentAt":1795632922626616176,"big":99999999999999999999,"esc":"a\"b"}`)
 	if got, ok := jsonIntField(object, "run"); !ok || got != 42 {
@@ -63,7 +139,7 @@ func TestJSONFields(t *testing.T) {
 }
 
 func FuzzParseMessage(f *testing.F) {
-	for _, seed := range []string{`0{"sid":"x"}`, `2`, `40{}`, `42["market:data",{"run":1,"seq":2}]`, `4212["x",1]`, `431[{"ok":true}]`, `44{}`} {
+	for _, seed := range []string{`0{"sid":"x"}`, `2`, `40{}`, `42["market:data",{"run":1,"seq":2}]`, `42["order:update",{"seq":2},"s.1-0.0-0.0-0"]`, `4212["x",1]`, `431[{"ok":true}]`, `44{}`} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
@@ -72,7 +148,10 @@ func FuzzParseMessage(f *testing.F) {
 			return
 		}
 		// Everything returned must alias the input.
-		for _, part := range [][]byte{message.event, message.body} {
+		if bytes.ContainsAny(message.offset, `"\`) {
+			t.Fatalf("parseMessage(%q) returned offset %q with a quote or escape", payload, message.offset)
+		}
+		for _, part := range [][]byte{message.event, message.body, message.offset} {
 			if len(part) > 0 && !bytes.Contains(payload, part) {
 				t.Fatalf("parseMessage(%q) returned %q, not part of the input", payload, part)
 			}

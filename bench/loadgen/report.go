@@ -96,16 +96,138 @@ var metrics = []metric{
 	{"loadgen CPU-s (window)", func(r *result) (float64, bool) { return r.LoadgenCPUSeconds, true }, "%.2f"},
 }
 
+// allMetrics is every row: metrics, then stormMetrics.
+func allMetrics() []metric {
+	return append(metrics[:len(metrics):len(metrics)], stormMetrics...)
+}
+
+// stormValue reads a storm figure; not applicable to other runs.
+func stormValue(value func(r *result, s *stormOutcome) (float64, bool)) func(r *result) (float64, bool) {
+	return func(r *result) (float64, bool) {
+		if r.Storm == nil {
+			return 0, false
+		}
+		return value(r, r.Storm)
+	}
+}
+
+func seconds(from, to int64) (float64, bool) {
+	if from == 0 || to == 0 {
+		return 0, false
+	}
+	return float64(to-from) / 1e9, true
+}
+
+func quantileMS(h *Histogram, q float64) (float64, bool) {
+	if h == nil || h.Count() == 0 {
+		return 0, false
+	}
+	if q >= 1 {
+		return milliseconds(h.Max()), true
+	}
+	return milliseconds(h.Quantile(q)), true
+}
+
+func mebibytes(sample *processSample) (float64, bool) {
+	if sample == nil {
+		return 0, false
+	}
+	return float64(sample.RSSBytes) / (1 << 20), true
+}
+
+// stormMetrics are the rows of a recovery storm (recoverystorm.go), left out
+// of a comparison where no target has them.
+var stormMetrics = []metric{
+	{"storm: connections lost", stormValue(func(r *result, _ *stormOutcome) (float64, bool) {
+		return float64(r.Fleet.Reconnects.Lost), true
+	}), "%.0f"},
+	{"storm: back recovered (same pid)", stormValue(func(r *result, _ *stormOutcome) (float64, bool) {
+		return float64(r.Fleet.Reconnects.Recovered), true
+	}), "%.0f"},
+	{"storm: back as a fresh session", stormValue(func(r *result, _ *stormOutcome) (float64, bool) {
+		return float64(r.Fleet.Reconnects.Fresh), true
+	}), "%.0f"},
+	{"storm: never back", stormValue(func(r *result, _ *stormOutcome) (float64, bool) {
+		return float64(r.Fleet.Reconnects.NeverBack), true
+	}), "%.0f"},
+	{"storm: connection attempts", stormValue(func(r *result, _ *stormOutcome) (float64, bool) {
+		return float64(r.Fleet.Reconnects.Attempts), true
+	}), "%.0f"},
+	{"storm: first attempt -> last back s", stormValue(func(r *result, _ *stormOutcome) (float64, bool) {
+		return seconds(r.Fleet.Reconnects.FirstAttempt, r.Fleet.Reconnects.LastBack)
+	}), "%.2f"},
+	{"storm: kill -> last back s", stormValue(func(r *result, s *stormOutcome) (float64, bool) {
+		return seconds(s.KilledAt, r.Fleet.Reconnects.LastBack)
+	}), "%.2f"},
+	{"storm: downtime p50 ms", stormValue(func(r *result, _ *stormOutcome) (float64, bool) {
+		return quantileMS(r.Fleet.Reconnects.Downtime, 0.5)
+	}), "%.0f"},
+	{"storm: downtime p99 ms", stormValue(func(r *result, _ *stormOutcome) (float64, bool) {
+		return quantileMS(r.Fleet.Reconnects.Downtime, 0.99)
+	}), "%.0f"},
+	{"storm: orders lost unrecovered", stormValue(func(r *result, _ *stormOutcome) (float64, bool) {
+		return float64(r.Fleet.Orders.Unrecovered), true
+	}), "%.0f"},
+	{"storm: order latency p99 ms", stormValue(func(r *result, _ *stormOutcome) (float64, bool) {
+		return quantileMS(r.Fleet.OrderLatency, 0.99)
+	}), "%.2f"},
+	{"storm: order latency max ms", stormValue(func(r *result, _ *stormOutcome) (float64, bool) {
+		return quantileMS(r.Fleet.OrderLatency, 1)
+	}), "%.2f"},
+	{"storm: others' tick p99 before ms", stormValue(func(_ *result, s *stormOutcome) (float64, bool) {
+		return quantileMS(s.TickBefore, 0.99)
+	}), "%.2f"},
+	{"storm: others' tick p99 during ms", stormValue(func(_ *result, s *stormOutcome) (float64, bool) {
+		return quantileMS(s.TickStorm, 0.99)
+	}), "%.2f"},
+	{"storm: others' tick max during ms", stormValue(func(_ *result, s *stormOutcome) (float64, bool) {
+		return quantileMS(s.TickStorm, 1)
+	}), "%.2f"},
+	{"storm: survivors CPU % before", stormValue(func(_ *result, s *stormOutcome) (float64, bool) {
+		return cpuPercent(s.SurvivorsStart, s.SurvivorsKill, float64(s.KilledAt-s.WindowStart)/1e9)
+	}), "%.1f"},
+	{"storm: survivors CPU % during", stormValue(func(r *result, s *stormOutcome) (float64, bool) {
+		// Sampled when every client was back, else when the wait ended.
+		until := s.BackAt
+		if until == 0 {
+			until = s.KilledAt + int64(r.Config.StormTimeout)
+		}
+		return cpuPercent(s.SurvivorsKill, s.SurvivorsBack, float64(until-s.KilledAt)/1e9)
+	}), "%.1f"},
+	{"storm: survivors CPU-s during", stormValue(func(_ *result, s *stormOutcome) (float64, bool) {
+		if s.SurvivorsKill == nil || s.SurvivorsBack == nil {
+			return 0, false
+		}
+		return s.SurvivorsBack.CPUSeconds - s.SurvivorsKill.CPUSeconds, true
+	}), "%.2f"},
+	{"storm: survivors RSS MiB before", stormValue(func(_ *result, s *stormOutcome) (float64, bool) {
+		return mebibytes(s.SurvivorsKill)
+	}), "%.1f"},
+	{"storm: survivors RSS MiB end", stormValue(func(_ *result, s *stormOutcome) (float64, bool) {
+		return mebibytes(s.SurvivorsEnd)
+	}), "%.1f"},
+	{"storm: killed server RSS MiB", stormValue(func(_ *result, s *stormOutcome) (float64, bool) {
+		return mebibytes(s.Victim)
+	}), "%.1f"},
+}
+
 // describe is a one-line summary of what a run did.
 func describe(r *result) string {
 	c := r.Config
+	window := c.Duration.String()
+	if c.KillAfter > 0 {
+		window = fmt.Sprintf("%.1fs", r.WindowSeconds)
+	}
 	text := fmt.Sprintf("%d clients (%d stalled), %d of %d symbols at %g/s, %s window",
-		r.Fleet.Clients, r.Fleet.Stalled, c.PerClient, c.Symbols, c.Rate, c.Duration)
+		r.Fleet.Clients, r.Fleet.Stalled, c.PerClient, c.Symbols, c.Rate, window)
 	if c.OrdersRate > 0 {
 		text += fmt.Sprintf(", %g orders/s", c.OrdersRate)
 	}
 	if c.Procs > 1 {
 		text += fmt.Sprintf(", %d loadgen procs", c.Procs)
+	}
+	if c.KillAfter > 0 {
+		text += fmt.Sprintf("; %d order clients on the first of %d servers, killed (-9) after %s", c.StormClients, len(c.Targets), c.KillAfter)
 	}
 	return text
 }
@@ -118,7 +240,7 @@ func printResult(out io.Writer, r *result) {
 		fmt.Fprintf(out, "failures: %v\n", r.Fleet.FailReasons)
 	}
 	table := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	for _, m := range metrics {
+	for _, m := range allMetrics() {
 		if value, ok := m.value(r); ok {
 			fmt.Fprintf(table, "%s\t"+m.format+"\t\n", m.name, value)
 		}
@@ -187,7 +309,10 @@ func compareMain(arguments []string, out io.Writer) error {
 			}
 		}
 		fmt.Fprintln(table, header)
-		for _, m := range metrics {
+		for position, m := range allMetrics() {
+			if position >= len(metrics) && !applicable(m, byLabel, scenario, targets) {
+				continue
+			}
 			row := m.name + "\t"
 			values := map[string]float64{}
 			for _, target := range targets {
@@ -221,6 +346,18 @@ func compareMain(arguments []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "\n(%d results, compared %s)\n", len(byLabel), time.Now().Format(time.RFC3339))
 	return nil
+}
+
+// applicable tells whether any target of scenario has a value for m.
+func applicable(m metric, byLabel map[string]*result, scenario string, targets []string) bool {
+	for _, target := range targets {
+		if r := byLabel[scenario+"/"+target]; r != nil {
+			if _, ok := m.value(r); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func contains(list []string, value string) bool {

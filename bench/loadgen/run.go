@@ -32,6 +32,8 @@ type result struct {
 	ServerRSSPerConn      float64 `json:"server_rss_bytes_per_connection"`
 	ServerCPUPerConnectMS float64 `json:"server_cpu_ms_per_connect"`
 	LoadgenCPUSeconds     float64 `json:"loadgen_cpu_seconds"` // in the window, children included
+
+	Storm *stormOutcome `json:"storm,omitempty"` // runs with -kill-after
 }
 
 // fleetHandle is a fleet as the controller drives it: in this process, or in
@@ -99,17 +101,7 @@ func run(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	for _, handle := range fleets {
 		loadgenPIDs = append(loadgenPIDs, handle.pids()...)
 	}
-	sampleServer := func() *processSample {
-		if len(c.ServerPIDs) == 0 {
-			return nil
-		}
-		sample, err := sampleProcesses(c.ServerPIDs)
-		if err != nil {
-			fmt.Fprintln(progress, err)
-			return nil
-		}
-		return &sample
-	}
+	sampleServer := func() *processSample { return sampleServers(c.ServerPIDs, progress) }
 	counters := func() (int64, uint64) {
 		var connected int64
 		var received uint64
@@ -141,27 +133,27 @@ func run(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	feedStart := time.Now().Add(50 * time.Millisecond)
 	windowStart := feedStart.Add(c.Warmup)
 	windowEnd := windowStart.Add(c.Duration)
+	if c.KillAfter > 0 {
+		// The end is not known yet: the storm ends the feed (stormRun.run).
+		windowEnd = windowStart.Add(time.Duration(stormWindowSeconds(&c)) * time.Second)
+	}
 	for _, handle := range fleets {
 		if err := handle.setWindow(windowStart.UnixNano(), windowEnd.UnixNano()); err != nil {
 			return nil, err
 		}
 	}
 	var loadgenStart, loadgenEnd processSample
-	samplesDone := make(chan struct{})
-	go func() {
-		defer close(samplesDone)
-		time.Sleep(time.Until(windowStart))
-		out.ServerWindowStart = sampleServer()
-		loadgenStart, _ = sampleProcesses(loadgenPIDs)
-		time.Sleep(time.Until(windowEnd))
-		out.ServerWindowEnd = sampleServer()
-		loadgenEnd, _ = sampleProcesses(loadgenPIDs)
-	}()
-	time.Sleep(time.Until(feedStart))
-	stopProgress = startProgress(progress, c.Progress, "feed", counters)
-	feedErr := feed.run(ctx, feedStart, c.Warmup+c.Duration)
-	stopProgress()
-	<-samplesDone
+	var feedErr error
+	if c.KillAfter > 0 {
+		storm := &stormRun{
+			config: &c, out: out, feed: feed, counters: counters, loadgenPIDs: loadgenPIDs,
+			feedStart: feedStart, windowStart: windowStart, progress: progress,
+		}
+		feedErr = storm.run(ctx)
+		loadgenStart, loadgenEnd = storm.loadgenStart, storm.loadgenEnd
+	} else {
+		feedErr = runSteady(ctx, &c, out, feed, counters, loadgenPIDs, feedStart, windowStart, windowEnd, progress, &loadgenStart, &loadgenEnd)
+	}
 	if feedErr != nil {
 		return nil, feedErr
 	}
@@ -188,12 +180,54 @@ func run(ctx context.Context, c config, progress io.Writer) (*result, error) {
 		}
 	}
 	out.summarize(loadgenStart, loadgenEnd)
+	if out.Storm != nil {
+		out.Storm.summarize(&out.Fleet)
+	}
 	return out, nil
+}
+
+// runSteady publishes for Warmup+Duration and samples the servers and the
+// load generator at both ends of the window.
+func runSteady(ctx context.Context, c *config, out *result, feed *feeder, counters func() (int64, uint64),
+	loadgenPIDs []int, feedStart, windowStart, windowEnd time.Time, progress io.Writer, loadgenStart, loadgenEnd *processSample) error {
+	sampleServer := func() *processSample { return sampleServers(c.ServerPIDs, progress) }
+	samplesDone := make(chan struct{})
+	go func() {
+		defer close(samplesDone)
+		time.Sleep(time.Until(windowStart))
+		out.ServerWindowStart = sampleServer()
+		*loadgenStart, _ = sampleProcesses(loadgenPIDs)
+		time.Sleep(time.Until(windowEnd))
+		out.ServerWindowEnd = sampleServer()
+		*loadgenEnd, _ = sampleProcesses(loadgenPIDs)
+	}()
+	time.Sleep(time.Until(feedStart))
+	stopProgress := startProgress(progress, c.Progress, "feed", counters)
+	feedErr := feed.run(ctx, feedStart, c.Warmup+c.Duration)
+	stopProgress()
+	<-samplesDone
+	return feedErr
+}
+
+// sampleServers sums the samples of pids, or returns nil (after saying why)
+// when there are none or one cannot be read.
+func sampleServers(pids []int, progress io.Writer) *processSample {
+	if len(pids) == 0 {
+		return nil
+	}
+	sample, err := sampleProcesses(pids)
+	if err != nil {
+		fmt.Fprintln(progress, err)
+		return nil
+	}
+	return &sample
 }
 
 // summarize derives the per-unit costs from the raw samples.
 func (r *result) summarize(loadgenStart, loadgenEnd processSample) {
-	r.WindowSeconds = r.Config.Duration.Seconds()
+	if r.WindowSeconds == 0 { // a storm run sets the window it had
+		r.WindowSeconds = r.Config.Duration.Seconds()
+	}
 	r.DeliveriesPerSec = float64(r.Fleet.WindowDeliveries) / r.WindowSeconds
 	r.LoadgenCPUSeconds = loadgenEnd.CPUSeconds - loadgenStart.CPUSeconds
 	if r.ServerWindowStart != nil && r.ServerWindowEnd != nil {

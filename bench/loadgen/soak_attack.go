@@ -271,7 +271,7 @@ func (s *storm) websocketChurn(ctx context.Context, n uint64) {
 	user, symbol := s.churnUser(n)
 	churner := &client{index: -1, target: s.settings.Targets[0], symbols: []int{symbol}, orders: true}
 	s.websocket.opened.Add(1)
-	_, err := churner.setup(s.settings, s.minter.mint(user), func(inboundMessage) {})
+	_, _, err := churner.setup(s.settings, churner.target, s.minter.mint(user), func(inboundMessage) {})
 	if err == nil && n%2 == 0 {
 		err = churner.send("41")
 		if err == nil {

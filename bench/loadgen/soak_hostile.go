@@ -188,7 +188,7 @@ func (s *storm) slowReaderLoop(ctx context.Context, index int) {
 	user := slowUser(index)
 	for ctx.Err() == nil {
 		reader := &client{index: -1, target: s.settings.Targets[0], symbols: symbols, orders: true, receiveBuffer: slowReaderBuffer}
-		if _, err := reader.setup(s.settings, s.minter.mint(user), func(inboundMessage) {}); err != nil {
+		if _, _, err := reader.setup(s.settings, reader.target, s.minter.mint(user), func(inboundMessage) {}); err != nil {
 			if reader.conn != nil {
 				reader.conn.Close()
 			}

@@ -8,11 +8,28 @@
 //
 // Environment: PORT (4000), JWT_SECRET, REDIS_URL (redis://127.0.0.1:6379),
 // PING_INTERVAL (25000), PING_TIMEOUT (20000), MAX_HTTP_BUFFER_SIZE (1e6),
-// MAX_SYMBOLS_PER_SOCKET (200), REDIS_PREFIX (''), CORS_ORIGIN ('*').
+// MAX_SYMBOLS_PER_SOCKET (200), REDIS_PREFIX (''), CORS_ORIGIN ('*'),
+// RECOVERY ('' or 'streams'), RECOVERY_WINDOW_MS (120000),
+// ADAPTER_STREAM_MAXLEN (600000).
+//
+// RECOVERY=streams is how a Node shop would add recovery: socket.io's
+// connectionStateRecovery with @socket.io/redis-streams-adapter, which stores
+// every broadcast in a Redis stream and sessions in Redis. Backends then
+// append user messages to the order:updates, position:updates and
+// notifications streams (field data); the processes share them through a
+// consumer group, so each entry is handled by one process, which emits it to
+// the user's room through the adapter (the adapter gives it its offset and
+// every process delivers it to its own sockets). Ticks stay on Pub/Sub with
+// local emits. Known limits of the adapter, left as they are: a session is
+// saved only when its socket disconnects cleanly, so the clients of a
+// process that crashes come back as fresh sessions; and entries of one user
+// emitted by different processes may reach the adapter stream out of order.
 
 const http = require('http');
 const { Server } = require('socket.io');
 const { createAdapter } = require('@socket.io/redis-adapter');
+const { createAdapter: createStreamsAdapter } = require('@socket.io/redis-streams-adapter');
+const os = require('os');
 const { createClient } = require('redis');
 const jwt = require('jsonwebtoken');
 
@@ -25,6 +42,16 @@ const maxHttpBufferSize = parseInt(process.env.MAX_HTTP_BUFFER_SIZE || '1000000'
 const maxSymbols = parseInt(process.env.MAX_SYMBOLS_PER_SOCKET || '200', 10);
 const prefix = process.env.REDIS_PREFIX || '';
 const corsOrigin = (process.env.CORS_ORIGIN || '*').split(',');
+const recovery = process.env.RECOVERY || '';
+const recoveryWindow = parseInt(process.env.RECOVERY_WINDOW_MS || '120000', 10);
+// Room for the recovery window at 5,000 broadcasts/s, so that a session is
+// never refused because its offset was trimmed.
+const adapterStreamMaxLen = parseInt(process.env.ADAPTER_STREAM_MAXLEN || '600000', 10);
+
+if (recovery !== '' && recovery !== 'streams') {
+  console.error(`RECOVERY must be empty or "streams", not ${recovery}`);
+  process.exit(1);
+}
 
 if (!jwtSecret) {
   console.error('JWT_SECRET is required');
@@ -53,6 +80,9 @@ const io = new Server(httpServer, {
   pingTimeout,
   maxHttpBufferSize,
   cors: { origin: corsOrigin.length === 1 ? corsOrigin[0] : corsOrigin },
+  ...(recovery === 'streams'
+    ? { connectionStateRecovery: { maxDisconnectionDuration: recoveryWindow, skipMiddlewares: true } }
+    : {}),
 });
 
 function authError(code) {
@@ -74,12 +104,17 @@ io.use((socket, next) => {
   }
   const userId = claims.sub || claims.userId;
   if (!claims.exp || !userId) return next(authError('TOKEN_INVALID'));
+  // socket.data is what connection state recovery saves with a session, so
+  // it holds plain values only (the expiry timer is set on connection).
   socket.data.userId = String(userId);
-  // No session streams past its token: disconnect at exp (docs/protocol.md#authentication).
-  const remaining = claims.exp * 1000 - Date.now();
-  socket.data.expiryTimer = setTimeout(() => socket.disconnect(true), Math.max(remaining, 0));
+  // No session streams past its token (docs/protocol.md#authentication):
+  // the expiry timer is set on connection.
+  socket.data.expiresAt = claims.exp * 1000;
   next();
 });
+
+// The expiry timer of each socket, kept out of socket.data.
+const expiryTimers = new WeakMap();
 
 function refuse(socket, event, ack, code, message, extra) {
   const error = Object.assign({ code, message }, extra || {});
@@ -118,6 +153,11 @@ function userRoom(socket, stream) {
 }
 
 io.on('connection', (socket) => {
+  // No session streams past its token; a recovered socket skipped the
+  // middleware and keeps the expiry of the token it came with.
+  const remaining = socket.data.expiresAt - Date.now();
+  expiryTimers.set(socket, setTimeout(() => socket.disconnect(true), Math.max(remaining, 0)));
+
   socket.on('subscribe:market', (payload, ack) => {
     if (typeof payload === 'function') [payload, ack] = [undefined, payload];
     const symbols = validSymbols(socket, 'subscribe:market', payload, ack);
@@ -164,14 +204,17 @@ io.on('connection', (socket) => {
     });
   }
 
-  socket.on('disconnect', () => clearTimeout(socket.data.expiryTimer));
+  socket.on('disconnect', () => clearTimeout(expiryTimers.get(socket)));
 });
 
 // Every process subscribes to the ingest channels itself, so each emits only
 // to its own sockets (io.local): emitting through the adapter as well would
 // deliver every message once per process. The adapter still carries
-// cross-process operations (fetchSockets, emits from handlers).
-function route(channel, message) {
+// cross-process operations (fetchSockets, emits from handlers). With
+// RECOVERY=streams, user messages come from a consumer group instead (one
+// process per entry) and go through the adapter (viaAdapter), which is what
+// stores them for recovery.
+function route(channel, message, viaAdapter) {
   let parsed;
   try {
     parsed = JSON.parse(message);
@@ -189,7 +232,66 @@ function route(channel, message) {
   if (!parsed || (typeof parsed.userId !== 'string' && typeof parsed.userId !== 'number')) return;
   const stream = { 'order:updates': 'orders', 'position:updates': 'positions', notifications: 'notifications' }[channel];
   const event = { orders: 'order:update', positions: 'position:update', notifications: 'notification' }[stream];
-  io.local.to(`user:${parsed.userId}:${stream}`).emit(event, parsed);
+  (viaAdapter ? io : io.local).to(`user:${parsed.userId}:${stream}`).emit(event, parsed);
+}
+
+const userStreams = ['order:updates', 'position:updates', 'notifications'];
+const consumerGroup = 'reference';
+const consumerName = `${os.hostname()}-${process.pid}`;
+
+// consumeUserStreams reads the user streams through the consumer group for
+// as long as the process runs: each entry is emitted, then acknowledged.
+async function consumeUserStreams(reader) {
+  for (const channel of userStreams) {
+    try {
+      await reader.xGroupCreate(prefix + channel, consumerGroup, '$', { MKSTREAM: true });
+    } catch (err) {
+      if (!String(err.message).includes('BUSYGROUP')) throw err;
+    }
+  }
+  const streams = userStreams.map((channel) => ({ key: prefix + channel, id: '>' }));
+  for (;;) {
+    let response;
+    try {
+      response = await reader.xReadGroup(consumerGroup, consumerName, streams, { COUNT: 500, BLOCK: 1000 });
+    } catch (err) {
+      console.error('xreadgroup failed', err.message);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      continue;
+    }
+    for (const { name, messages } of response || []) {
+      handleEntries(name.slice(prefix.length), messages);
+    }
+  }
+}
+
+function handleEntries(channel, messages) {
+  const ids = [];
+  for (const entry of messages) {
+    if (!entry) continue; // deleted while pending
+    if (entry.message && typeof entry.message.data === 'string') route(channel, entry.message.data, true);
+    ids.push(entry.id);
+  }
+  if (ids.length > 0) {
+    commands.xAck(prefix + channel, consumerGroup, ids).catch((err) => console.error('xack failed', err.message));
+  }
+}
+
+// claimAbandoned takes over, every few seconds, the entries another process
+// read but never acknowledged (it died in between), so that a crash loses
+// none of them; one that died after emitting but before acknowledging has
+// them emitted twice.
+function claimAbandoned() {
+  setInterval(async () => {
+    for (const channel of userStreams) {
+      try {
+        const claimed = await commands.xAutoClaim(prefix + channel, consumerGroup, consumerName, 10000, '0-0', { COUNT: 1000 });
+        handleEntries(channel, claimed.messages);
+      } catch (err) {
+        console.error('xautoclaim failed', err.message);
+      }
+    }
+  }, 5000).unref();
 }
 
 const commands = createClient({ url: redisUrl });
@@ -202,9 +304,22 @@ async function main() {
     client.on('error', (err) => console.error('redis:', err.message));
     await client.connect();
   }
-  io.adapter(createAdapter(adapterPub, adapterSub));
-  for (const channel of ['market:ticks', 'order:updates', 'position:updates', 'notifications']) {
-    await ingest.subscribe(prefix + channel, (message) => route(channel, message));
+  if (recovery === 'streams') {
+    io.adapter(createStreamsAdapter(adapterPub, { maxLen: adapterStreamMaxLen }));
+    await ingest.subscribe(prefix + 'market:ticks', (message) => route('market:ticks', message, false));
+    const reader = commands.duplicate(); // XREADGROUP blocks its connection
+    reader.on('error', (err) => console.error('redis:', err.message));
+    await reader.connect();
+    consumeUserStreams(reader).catch((err) => {
+      console.error('user streams:', err);
+      process.exit(1);
+    });
+    claimAbandoned();
+  } else {
+    io.adapter(createAdapter(adapterPub, adapterSub));
+    for (const channel of ['market:ticks', ...userStreams]) {
+      await ingest.subscribe(prefix + channel, (message) => route(channel, message, false));
+    }
   }
   httpServer.listen(port, () => console.log(`reference listening on ${port}`));
 }
