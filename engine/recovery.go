@@ -127,11 +127,26 @@ func (r *recovery) historyFrom(stream Stream, id EntryID) {
 	}
 }
 
-// startOffset returns the offset of now: where a new session starts.
+// startOffset returns the offset of now: where a new session starts. With
+// stream entry IDs, a stream that has been quiet since before this node
+// started reading it would leave the cursor at this node's backfill start,
+// which another node that started later has not read from; entry IDs are
+// Redis times, so no entry published from now on is older than half a
+// window ago (with clocks within half a window of each other), and that is
+// where the session starts instead.
 func (r *recovery) startOffset() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return string(appendOffset(nil, r.epoch, &r.position))
+	start := r.position
+	if r.shared {
+		floor := EntryID{Millis: uint64(max(time.Now().Add(-r.window/2).UnixMilli(), 0))}
+		for stream := range start {
+			if start[stream].Less(floor) {
+				start[stream] = floor
+			}
+		}
+	}
+	return string(appendOffset(nil, r.epoch, &start))
 }
 
 // coverage returns where this node's history starts, per stream.

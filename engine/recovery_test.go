@@ -475,3 +475,30 @@ func TestMemorySessionsForgetExpiredOnes(t *testing.T) {
 		t.Fatalf("%d expired sessions kept after a Touch", n)
 	}
 }
+
+// TestRecoveryFromAQuietStreamOnANodeStartedLater: nothing was published
+// since either node started reading, the second started later; a client
+// of the first that never got a message recovers on the second.
+func TestRecoveryFromAQuietStreamOnANodeStartedLater(t *testing.T) {
+	store := NewMemorySessions()
+	config := Config{RecoveryWindow: time.Minute, StreamOffsets: true, Sessions: store}
+	first, second := startEngine(t, config), startEngine(t, config)
+	now := uint64(time.Now().UnixMilli())
+	for stream := StreamOrders; stream < streamCount; stream++ {
+		first.HistoryFrom(stream, EntryID{Millis: now - 60_000})  // backfill start one window ago
+		second.HistoryFrom(stream, EntryID{Millis: now - 50_000}) // started ten seconds later
+	}
+	client, session := subscribedClient(t, first, "idle")
+	client.Close()
+	waitFor(t, "the socket to close", func() bool { return first.Stats().Sockets == 0 })
+	entry := EntryID{Millis: uint64(time.Now().UnixMilli())}
+	message := []byte(`{"userId":"idle","orderId":"o1"}`)
+	first.PublishUserEntry(StreamOrders, "idle", message, entry)
+	second.PublishUserEntry(StreamOrders, "idle", message, entry)
+	waitFor(t, "the second node to record", func() bool { return historyLen(second) == 1 })
+	elsewhere := dialClient(t, second, nil)
+	before, answer := connectWith(t, elsewhere, map[string]string{"token": testToken(t, "idle", time.Hour), "pid": session.PID})
+	if answer != session || fmt.Sprint(orderNumbers(t, before)) != "[1]" {
+		t.Fatalf("recovered %+v after %q; want %+v after order 1", answer, before, session)
+	}
+}
