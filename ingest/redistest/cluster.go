@@ -86,7 +86,7 @@ func StartCluster(t testing.TB, options ...Option) *Cluster {
 	if err != nil {
 		t.Fatalf("redis-cli %s: %v\n%s", strings.Join(arguments, " "), err, out)
 	}
-	cluster.waitReady(t)
+	cluster.WaitReady(t)
 	return cluster
 }
 
@@ -106,10 +106,12 @@ func distinctFreePorts(t testing.TB, count int) []int {
 	return ports
 }
 
-// waitReady waits until every node says cluster_state:ok: until then a
+// WaitReady waits until every node says cluster_state:ok: until then a
 // node may still answer CLUSTERDOWN, or a client that discovers the
-// cluster through it may find slots without an owner.
-func (c *Cluster) waitReady(t testing.TB) {
+// cluster through it may find slots without an owner. A restarted master
+// answers CLUSTERDOWN for about two seconds: Redis waits that long before
+// taking writes again, in case the cluster reconfigured it meanwhile.
+func (c *Cluster) WaitReady(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(clusterReadyTimeout)
 	for _, node := range c.Nodes {
