@@ -31,8 +31,10 @@ test: test-deps lint ## Everything CI runs: vet, gofmt, race tests, allocation g
 	@# sync.Pool drop items on purpose.
 	$(GO) test -count=1 -run 'Alloc' ./wire ./engine ./ingest
 
-test-deps: ## Installs what the tests need: redis-server, node modules, chromium.
-	@command -v redis-server >/dev/null 2>&1 || { \
+test-deps: ## Installs what the tests need: redis-server and redis-cli, node modules, chromium.
+	@# redis-cli forms the Redis Cluster of the cluster tests; Debian's
+	@# redis-server package brings it (redis-tools).
+	@{ command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || { \
 		echo "installing redis-server"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 	@command -v chromium >/dev/null 2>&1 || { \

@@ -16,7 +16,12 @@ import (
 // running.
 func sessionStores(t *testing.T) (first, second *RedisSessions, released func(*RedisSessions) []string) {
 	t.Helper()
-	url := redistest.URL(t)
+	return sessionStoresAt(t, redistest.URL(t))
+}
+
+// sessionStoresAt is sessionStores on the Redis (or Redis Cluster) at url.
+func sessionStoresAt(t *testing.T, url string) (first, second *RedisSessions, released func(*RedisSessions) []string) {
+	t.Helper()
 	prefix := testPrefix(t)
 	var mu sync.Mutex
 	releases := map[*RedisSessions][]string{}
