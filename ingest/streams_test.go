@@ -231,20 +231,7 @@ func TestStreamsBackfill(t *testing.T) {
 // long enough to see Ready false. Entries added meanwhile arrive exactly
 // once, in order, and history is never restarted.
 func TestStreamsResume(t *testing.T) {
-	server := redistest.Start(t)
-	admin := redistest.Client(t, server.URL())
-	setUser := func(state string) {
-		t.Helper()
-		do(t, admin, admin.B().Arbitrary("ACL", "SETUSER").Args("gateway", state, ">secret", "~*", "&*", "+@all").Build())
-	}
-	setUser("on")
-	prefix := testPrefix(t)
-	key := prefix + "order:updates"
-	rec := newRecorder()
-	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
-	url := fmt.Sprintf("redis://gateway:secret@127.0.0.1:%d", server.Port())
-	source := runRedis(t, streamsOptions(url, prefix, router))
-	waitReady(t, source, true, 5*time.Second)
+	server, admin, setUser, key, rec, source := streamsBehindACL(t, "order:updates")
 
 	var messages []string
 	var ids []engine.EntryID
@@ -328,20 +315,7 @@ func TestStreamsResumeAfterRedisRestart(t *testing.T) {
 // TestStreamsTrimmedGap: entries trimmed while the gateway was away are
 // reported as a gap; the ones still held arrive.
 func TestStreamsTrimmedGap(t *testing.T) {
-	server := redistest.Start(t)
-	admin := redistest.Client(t, server.URL())
-	setUser := func(state string) {
-		t.Helper()
-		do(t, admin, admin.B().Arbitrary("ACL", "SETUSER").Args("gateway", state, ">secret", "~*", "&*", "+@all").Build())
-	}
-	setUser("on")
-	prefix := testPrefix(t)
-	key := prefix + "position:updates"
-	rec := newRecorder()
-	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
-	url := fmt.Sprintf("redis://gateway:secret@127.0.0.1:%d", server.Port())
-	source := runRedis(t, streamsOptions(url, prefix, router))
-	waitReady(t, source, true, 5*time.Second)
+	_, admin, setUser, key, rec, source := streamsBehindACL(t, "position:updates")
 
 	position := func(n int) string {
 		return `{"positionId":"p` + strconv.Itoa(n) + `","userId":"u1","symbol":"AAPL","side":"LONG","quantity":1,"entryPrice":1}`
@@ -470,4 +444,26 @@ func TestEntryBeforeOf(t *testing.T) {
 			t.Errorf("entryBeforeOf(%v) = %v; want %v", id, got, want)
 		}
 	}
+}
+
+// streamsBehindACL runs a streams-mode source on a private Redis as the
+// ACL user "gateway", which setUser turns "on" or "off" to shut the source
+// out, and returns the stream key of channel (prefix included).
+func streamsBehindACL(t *testing.T, channel string) (server *redistest.Server, admin rueidis.Client, setUser func(state string), key string, rec *recorder, source *Redis) {
+	t.Helper()
+	server = redistest.Start(t)
+	admin = redistest.Client(t, server.URL())
+	setUser = func(state string) {
+		t.Helper()
+		do(t, admin, admin.B().Arbitrary("ACL", "SETUSER").Args("gateway", state, ">secret", "~*", "&*", "+@all").Build())
+	}
+	setUser("on")
+	prefix := testPrefix(t)
+	key = prefix + channel
+	rec = newRecorder()
+	router := NewRouter(rec, RouterOptions{Logger: quietLogger()})
+	url := fmt.Sprintf("redis://gateway:secret@127.0.0.1:%d", server.Port())
+	source = runRedis(t, streamsOptions(url, prefix, router))
+	waitReady(t, source, true, 5*time.Second)
+	return server, admin, setUser, key, rec, source
 }
