@@ -255,7 +255,7 @@ func TestStreamsResume(t *testing.T) {
 		t.Fatal("no stream was marked down by CLIENT KILL")
 	}
 
-	setUser("off")
+	setUser(admin, "off")
 	do(t, admin, admin.B().ClientKill().User("gateway").Build())
 	waitReady(t, source, false, 5*time.Second)
 	for n := 7; n <= 12; n++ {
@@ -264,7 +264,7 @@ func TestStreamsResume(t *testing.T) {
 	if got := len(rec.snapshot()); got != 6 {
 		t.Fatalf("%d calls while cut off; want the 6 before", got)
 	}
-	setUser("on")
+	setUser(admin, "on")
 	waitReady(t, source, true, 5*time.Second)
 	wantEntries(t, rec.snapshot(), engine.StreamOrders, messages, ids)
 	time.Sleep(100 * time.Millisecond) // nothing more comes
@@ -329,7 +329,7 @@ func TestStreamsTrimmedGap(t *testing.T) {
 	}
 	rec.waitFor(t, 2, 5*time.Second)
 
-	setUser("off")
+	setUser(admin, "off")
 	do(t, admin, admin.B().ClientKill().User("gateway").Build())
 	waitReady(t, source, false, 5*time.Second)
 	var missed []engine.EntryID
@@ -342,7 +342,7 @@ func TestStreamsTrimmedGap(t *testing.T) {
 		messages = append(messages, position(n))
 		ids = append(ids, id)
 	}
-	setUser("on")
+	setUser(admin, "on")
 	waitReady(t, source, true, 5*time.Second)
 	wantEntries(t, rec.snapshot(), engine.StreamPositions, messages, ids)
 
@@ -447,17 +447,17 @@ func TestEntryBeforeOf(t *testing.T) {
 }
 
 // streamsBehindACL runs a streams-mode source on a private Redis as the
-// ACL user "gateway", which setUser turns "on" or "off" to shut the source
-// out, and returns the stream key of channel (prefix included).
-func streamsBehindACL(t *testing.T, channel string) (server *redistest.Server, admin rueidis.Client, setUser func(state string), key string, rec *recorder, source *Redis) {
+// ACL user "gateway", which setUser (through a live admin client) turns
+// "on" or "off" to shut the source out, and returns the stream key of channel (prefix included).
+func streamsBehindACL(t *testing.T, channel string) (server *redistest.Server, admin rueidis.Client, setUser func(admin rueidis.Client, state string), key string, rec *recorder, source *Redis) {
 	t.Helper()
 	server = redistest.Start(t)
 	admin = redistest.Client(t, server.URL())
-	setUser = func(state string) {
+	setUser = func(admin rueidis.Client, state string) {
 		t.Helper()
 		do(t, admin, admin.B().Arbitrary("ACL", "SETUSER").Args("gateway", state, ">secret", "~*", "&*", "+@all").Build())
 	}
-	setUser("on")
+	setUser(admin, "on")
 	prefix := testPrefix(t)
 	key = prefix + channel
 	rec = newRecorder()
