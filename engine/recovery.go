@@ -238,6 +238,9 @@ func (r *recovery) recover(c *Conn, session Session, from Cursor, tokenExpiry in
 	s.users[session.UserID] = append(s.users[session.UserID], c)
 	s.mu.Unlock()
 	e.metrics.sockets.Add(1)
+	// Counted before anything is written, so that whoever sees the socket
+	// recovered also sees the count.
+	e.metrics.recoveries(recoveryRecovered)
 	e.metrics.replayed.Add(uint64(len(replay)))
 	if len(session.Symbols) > 0 {
 		if _, unknown, failure := e.subscribeMarket(c, session.Symbols); failure == nil && len(unknown) > 0 && e.config.Snapshots != nil {

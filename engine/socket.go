@@ -142,12 +142,13 @@ func (e *Engine) recoverSession(c *Conn, request connectRequest, identity Identi
 		// A socket of this node still holding the session (a half-open
 		// connection) is closed before the replay is read.
 		e.recovery.release(session.PID)
-		if !e.recovery.recover(c, session, from, identity.Expires.UnixNano()) {
-			result = recoveryOffsetTrimmed
+		if e.recovery.recover(c, session, from, identity.Expires.UnixNano()) {
+			return true // counted by recover, before it wrote anything
 		}
+		result = recoveryOffsetTrimmed
 	}
 	e.metrics.recoveries(result)
-	return result == recoveryRecovered
+	return false
 }
 
 // handleEvent runs one client event and answers it; false means the
