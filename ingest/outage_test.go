@@ -105,7 +105,14 @@ func TestRedisOutages(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// Nor memory: each outage's dead connection is garbage once replaced.
+	// The last outage's dead connection may still be referenced for a
+	// moment (rueidis lets its pipe go from a goroutine of its own): a leak
+	// stays, that does not.
 	heap := liveHeap()
+	for deadline := time.Now().Add(2 * time.Second); heap > heapBaseline+outageHeapSlack && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		heap = liveHeap()
+	}
 	t.Logf("live heap %d KiB before the outages, %d KiB after", heapBaseline>>10, heap>>10)
 	if heap > heapBaseline+outageHeapSlack {
 		t.Errorf("live heap grew from %d KiB to %d KiB across %d outages", heapBaseline>>10, heap>>10, outages-warmUpOutages)
