@@ -176,23 +176,12 @@ func (p *gatewayProbe) cpuSeconds() (float64, error) {
 }
 
 func (p *gatewayProbe) scrape(ctx context.Context, names ...string) (map[string]float64, error) {
-	request, err := http.NewRequestWithContext(ctx, http.MethodGet, p.metricsURL, nil)
-	if err != nil {
-		return nil, err
-	}
-	response, err := p.client.Do(request)
-	if err != nil {
-		return nil, fmt.Errorf("soak: scrape: %w", err)
-	}
-	defer response.Body.Close()
-	if response.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("soak: scrape: %s", response.Status)
-	}
-	values, err := parseMetrics(response.Body, names...)
-	if err != nil {
-		return nil, fmt.Errorf("soak: scrape: %w", err)
-	}
-	return values, nil
+	var values map[string]float64
+	err := p.get(ctx, func(body io.Reader) (err error) {
+		values, err = parseMetrics(body, names...)
+		return err
+	})
+	return values, err
 }
 
 func (p *gatewayProbe) close() { p.client.CloseIdleConnections() }
@@ -202,16 +191,32 @@ func (p *gatewayProbe) close() { p.client.CloseIdleConnections() }
 func (p *gatewayProbe) counters(ctx context.Context, prefixes ...string) ([]string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var samples []string
+	err := p.get(ctx, func(body io.Reader) (err error) {
+		samples, err = nonZeroSamples(body, prefixes...)
+		return err
+	})
+	return samples, err
+}
+
+// get fetches the metrics page and hands its body to read.
+func (p *gatewayProbe) get(ctx context.Context, read func(body io.Reader) error) error {
 	request, err := http.NewRequestWithContext(ctx, http.MethodGet, p.metricsURL, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	response, err := p.client.Do(request)
 	if err != nil {
-		return nil, fmt.Errorf("soak: scrape: %w", err)
+		return fmt.Errorf("soak: scrape: %w", err)
 	}
 	defer response.Body.Close()
-	return nonZeroSamples(response.Body, prefixes...)
+	if response.StatusCode != http.StatusOK {
+		return fmt.Errorf("soak: scrape: %s", response.Status)
+	}
+	if err := read(response.Body); err != nil {
+		return fmt.Errorf("soak: scrape: %w", err)
+	}
+	return nil
 }
 
 // nonZeroSamples returns the sample lines of a Prometheus text exposition
