@@ -137,7 +137,23 @@ func (w *wheel) advance(now int64) {
 		w.mu.Lock()
 		w.entries -= len(entries) - len(later)
 		w.slots[slot] = append(w.slots[slot], later...)
-		w.spare = entries[:0]
+		w.spare = keepSpare(entries)
 		w.mu.Unlock()
 	}
 }
+
+// keepSpare returns the visited slice emptied for reuse as the next slot's,
+// or nil when it is more than twice as large as what it held: a slice grown
+// by a burst of connections is let go once the burst is over, instead of
+// being passed from slot to slot for the life of the process. A slot whose
+// population stays large keeps its slice.
+func keepSpare(visited []wheelEntry) []wheelEntry {
+	if cap(visited) > 2*len(visited)+wheelSpareSlack {
+		return nil
+	}
+	return visited[:0]
+}
+
+// wheelSpareSlack is the capacity a spare slice keeps whatever it held, so
+// that a quiet wheel does not allocate on every visit.
+const wheelSpareSlack = 64

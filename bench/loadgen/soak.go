@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,7 +30,8 @@ type soakConfig struct {
 	JWTSecret string `json:"-"`
 
 	Duration       time.Duration `json:"duration"`        // the storm
-	Quiet          time.Duration `json:"quiet"`           // after the storm, and the calm window before it
+	Calm           time.Duration `json:"calm"`            // before the storm: the baseline readings
+	Quiet          time.Duration `json:"quiet"`           // after the storm: the end readings
 	Settle         time.Duration `json:"settle"`          // feed before the calm window
 	SampleInterval time.Duration `json:"sample_interval"` // progress lines and the table
 	CollectionWait time.Duration `json:"collection_wait"` // longest wait past a window for a garbage collection
@@ -72,8 +74,10 @@ func parseSoakFlags(arguments []string) (soakConfig, error) {
 	}
 	flags.StringVar(&c.JWTSecret, "jwt-secret", secret, "HS256 secret of the gateway (default $JWT_SECRET)")
 	flags.DurationVar(&c.Duration, "duration", 10*time.Minute, "length of the storm")
-	flags.DurationVar(&c.Quiet, "quiet", time.Minute, "quiet window after the storm; the calm window before it is as long")
-	flags.DurationVar(&c.Settle, "settle", 10*time.Second, "feed before the calm window")
+	recoveryWindow := gatewayRecoveryWindow()
+	flags.DurationVar(&c.Calm, "calm", time.Minute, "calm window before the storm, whose readings are the baseline")
+	flags.DurationVar(&c.Quiet, "quiet", recoveryWindow+90*time.Second, "quiet window after the storm, whose readings are the end (default: the gateway's RECOVERY_WINDOW_MS + 90s)")
+	flags.DurationVar(&c.Settle, "settle", recoveryWindow+30*time.Second, "feed before the calm window (default: the gateway's RECOVERY_WINDOW_MS + 30s)")
 	flags.DurationVar(&c.SampleInterval, "sample-interval", 10*time.Second, "time between samples of the gateway")
 	flags.DurationVar(&c.CollectionWait, "gc-wait", 250*time.Second, "longest wait past a window's readings for two garbage collections in the gateway (Go forces one every 2m)")
 	flags.IntVar(&c.Clients, "clients", 5000, "healthy clients (users u0..uN-1), connected for the whole soak")
@@ -125,8 +129,8 @@ func (c *soakConfig) validate() error {
 		return errors.New("loadgen soak: -gateway, or -target with -server-pid, is required")
 	case c.Gateway == "" && c.RedisURL == "":
 		return errors.New("loadgen soak: -target needs the -redis-url its gateway uses")
-	case c.Duration <= 0 || c.Quiet <= 0 || c.Settle < 0 || c.SampleInterval <= 0 || c.CollectionWait < 0:
-		return errors.New("loadgen soak: -duration, -quiet and -sample-interval must be > 0")
+	case c.Duration <= 0 || c.Calm <= 0 || c.Quiet <= 0 || c.Settle < 0 || c.SampleInterval <= 0 || c.CollectionWait < 0:
+		return errors.New("loadgen soak: -duration, -calm, -quiet and -sample-interval must be > 0")
 	case c.Clients < 1 || c.Symbols < 1 || c.PerClient < 1:
 		return errors.New("loadgen soak: -clients, -symbols and -per-client must be >= 1")
 	case c.TickRate < 0 || c.OrderRate < 0 || c.ChurnRate < 0:
@@ -283,7 +287,7 @@ func runSoak(ctx context.Context, c soakConfig, out io.Writer) (*soakOutcome, er
 		return outcome, nil
 	}
 
-	// window waits out one calm or quiet window of length Quiet and takes
+	// window waits out one calm or quiet window of the given length and takes
 	// its readings at the end (readSettled: on past the window until the
 	// gateway has collected its garbage twice since the window began); it
 	// returns the figures, and the CPU in cores from the window's middle to
@@ -291,20 +295,20 @@ func runSoak(ctx context.Context, c soakConfig, out io.Writer) (*soakOutcome, er
 	// so that the quiet window does not charge the gateway for finishing
 	// what the storm left in flight (bytes in socket buffers, closes); the
 	// calm window is measured the same way so that the two compare.
-	window := func(phase string) (settledFigures, float64, float64) {
+	window := func(phase string, length time.Duration) (settledFigures, float64, float64) {
 		sampler.setPhase(phase)
 		opening, err := probe.read(ctx)
 		if err != nil {
 			problem(fmt.Sprintf("%s: %v", phase, err))
 		}
-		readings := max(1, min(soakReadings, int(c.Quiet/2/time.Second)))
-		sleepContext(ctx, c.Quiet/2)
+		readings := max(1, min(soakReadings, int(length/2/time.Second)))
+		sleepContext(ctx, length/2)
 		start := time.Now()
 		cpuStart, err := probe.cpuSeconds()
 		if err != nil {
 			problem(fmt.Sprintf("%s: %v", phase, err))
 		}
-		sleepContext(ctx, c.Quiet-c.Quiet/2-time.Duration(readings-1)*time.Second)
+		sleepContext(ctx, length-length/2-time.Duration(readings-1)*time.Second)
 		figures, err := probe.readSettled(ctx, readings, readings+int(c.CollectionWait/time.Second)+readingsAfterCollection, opening.Collections)
 		if err != nil {
 			problem(fmt.Sprintf("%s readings: %v", phase, err))
@@ -326,7 +330,7 @@ func runSoak(ctx context.Context, c soakConfig, out io.Writer) (*soakOutcome, er
 	if !sleepContext(ctx, c.Settle) {
 		return finish()
 	}
-	outcome.Baseline, outcome.CalmCores, outcome.CalmSeconds = window("calm")
+	outcome.Baseline, outcome.CalmCores, outcome.CalmSeconds = window("calm", c.Calm)
 	if ctx.Err() != nil || !alive() {
 		return finish()
 	}
@@ -355,7 +359,7 @@ func runSoak(ctx context.Context, c soakConfig, out io.Writer) (*soakOutcome, er
 	if ctx.Err() != nil || !alive() {
 		return finish()
 	}
-	outcome.End, outcome.QuietCores, outcome.QuietSeconds = window("quiet")
+	outcome.End, outcome.QuietCores, outcome.QuietSeconds = window("quiet", c.Quiet)
 	return finish()
 }
 
@@ -369,4 +373,19 @@ func (w *serializedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.writer.Write(p)
+}
+
+// gatewayRecoveryWindow is the recovery window of the gateway the soak
+// starts, which takes RECOVERY_WINDOW_MS from the soak's environment. The
+// gateway keeps what each user was sent for that long, by design, so the
+// soak settles that long before its baseline (the healthy users' history
+// has filled) and stays quiet that long after the storm (the storm users'
+// history and saved sessions have expired) before it judges the end.
+func gatewayRecoveryWindow() time.Duration {
+	const gatewayDefault = 2 * time.Minute
+	milliseconds, err := strconv.ParseInt(os.Getenv("RECOVERY_WINDOW_MS"), 10, 64)
+	if err != nil || milliseconds < 0 {
+		return gatewayDefault
+	}
+	return time.Duration(milliseconds) * time.Millisecond
 }

@@ -25,7 +25,7 @@ func TestSoakMachinery(t *testing.T) {
 	})
 	c := soakConfig{
 		Target: address, ServerPID: os.Getpid(), RedisURL: redisURL, JWTSecret: testSecret,
-		Duration: 2 * time.Second, Quiet: time.Second, SampleInterval: 500 * time.Millisecond,
+		Duration: 2 * time.Second, Calm: time.Second, Quiet: time.Second, SampleInterval: 500 * time.Millisecond,
 		Clients: 20, Symbols: 5, PerClient: 1, TickRate: 50, OrderRate: 20,
 		ChurnRate: 20, Flooders: 1, FloodFrames: 20_000, MaxRSSMiB: 8192,
 		Slowloris: 4, SlowlorisInterval: 50 * time.Millisecond, SlowReaders: 2,
