@@ -31,10 +31,14 @@ type soakConfig struct {
 
 	Duration       time.Duration `json:"duration"`        // the storm
 	Calm           time.Duration `json:"calm"`            // before the storm: the baseline readings
-	Quiet          time.Duration `json:"quiet"`           // after the storm: the end readings
+	Retention      time.Duration `json:"retention"`       // after the storm, before the quiet window
+	Quiet          time.Duration `json:"quiet"`           // after the retention: the end readings
 	Settle         time.Duration `json:"settle"`          // feed before the calm window
 	SampleInterval time.Duration `json:"sample_interval"` // progress lines and the table
 	CollectionWait time.Duration `json:"collection_wait"` // longest wait past a window for a garbage collection
+	// ReadingsAfterCollection is how many readings, a second apart, follow
+	// the collections a window waits for.
+	ReadingsAfterCollection int `json:"readings_after_collection"`
 
 	Clients   int     `json:"clients"`
 	Symbols   int     `json:"symbols"`
@@ -76,10 +80,12 @@ func parseSoakFlags(arguments []string) (soakConfig, error) {
 	flags.DurationVar(&c.Duration, "duration", 10*time.Minute, "length of the storm")
 	recoveryWindow := gatewayRecoveryWindow()
 	flags.DurationVar(&c.Calm, "calm", time.Minute, "calm window before the storm, whose readings are the baseline")
-	flags.DurationVar(&c.Quiet, "quiet", recoveryWindow+90*time.Second, "quiet window after the storm, whose readings are the end (default: the gateway's RECOVERY_WINDOW_MS + 90s)")
+	flags.DurationVar(&c.Retention, "retention", recoveryWindow, "wait after the storm before the quiet window, for what the gateway keeps by design to expire (default: the gateway's RECOVERY_WINDOW_MS)")
+	flags.DurationVar(&c.Quiet, "quiet", 90*time.Second, "quiet window after the retention wait, whose readings are the end")
 	flags.DurationVar(&c.Settle, "settle", recoveryWindow+30*time.Second, "feed before the calm window (default: the gateway's RECOVERY_WINDOW_MS + 30s)")
 	flags.DurationVar(&c.SampleInterval, "sample-interval", 10*time.Second, "time between samples of the gateway")
 	flags.DurationVar(&c.CollectionWait, "gc-wait", 250*time.Second, "longest wait past a window's readings for two garbage collections in the gateway (Go forces one every 2m)")
+	flags.IntVar(&c.ReadingsAfterCollection, "readings-after-gc", defaultReadingsAfterCollection, "readings, one second apart, after a window's garbage collections (the runtime returns freed pages to the system over some seconds)")
 	flags.IntVar(&c.Clients, "clients", 5000, "healthy clients (users u0..uN-1), connected for the whole soak")
 	flags.IntVar(&c.Symbols, "symbols", 100, "symbols ticks are published on")
 	flags.IntVar(&c.PerClient, "per-client", 1, "symbols each healthy client subscribes to")
@@ -129,8 +135,10 @@ func (c *soakConfig) validate() error {
 		return errors.New("loadgen soak: -gateway, or -target with -server-pid, is required")
 	case c.Gateway == "" && c.RedisURL == "":
 		return errors.New("loadgen soak: -target needs the -redis-url its gateway uses")
-	case c.Duration <= 0 || c.Calm <= 0 || c.Quiet <= 0 || c.Settle < 0 || c.SampleInterval <= 0 || c.CollectionWait < 0:
+	case c.Duration <= 0 || c.Calm <= 0 || c.Quiet <= 0 || c.Settle < 0 || c.Retention < 0 || c.SampleInterval <= 0 || c.CollectionWait < 0:
 		return errors.New("loadgen soak: -duration, -calm, -quiet and -sample-interval must be > 0")
+	case c.ReadingsAfterCollection < 1:
+		return errors.New("loadgen soak: -readings-after-gc must be >= 1")
 	case c.Clients < 1 || c.Symbols < 1 || c.PerClient < 1:
 		return errors.New("loadgen soak: -clients, -symbols and -per-client must be >= 1")
 	case c.TickRate < 0 || c.OrderRate < 0 || c.ChurnRate < 0:
@@ -297,6 +305,10 @@ func runSoak(ctx context.Context, c soakConfig, out io.Writer) (*soakOutcome, er
 	// calm window is measured the same way so that the two compare.
 	window := func(phase string, length time.Duration) (settledFigures, float64, float64) {
 		sampler.setPhase(phase)
+		if phase == "quiet" && c.Retention > 0 {
+			fmt.Fprintf(out, "soak: waiting %v for what the gateway keeps by design to expire\n", c.Retention)
+			sleepContext(ctx, c.Retention)
+		}
 		opening, err := probe.read(ctx)
 		if err != nil {
 			problem(fmt.Sprintf("%s: %v", phase, err))
@@ -309,7 +321,7 @@ func runSoak(ctx context.Context, c soakConfig, out io.Writer) (*soakOutcome, er
 			problem(fmt.Sprintf("%s: %v", phase, err))
 		}
 		sleepContext(ctx, length-length/2-time.Duration(readings-1)*time.Second)
-		figures, err := probe.readSettled(ctx, readings, readings+int(c.CollectionWait/time.Second)+readingsAfterCollection, opening.Collections)
+		figures, err := probe.readSettled(ctx, readings, readings+int(c.CollectionWait/time.Second)+c.ReadingsAfterCollection, c.ReadingsAfterCollection, opening.Collections)
 		if err != nil {
 			problem(fmt.Sprintf("%s readings: %v", phase, err))
 		}
@@ -334,8 +346,8 @@ func runSoak(ctx context.Context, c soakConfig, out io.Writer) (*soakOutcome, er
 	if ctx.Err() != nil || !alive() {
 		return finish()
 	}
-	fmt.Fprintf(out, "soak: baseline RSS %.1f MiB, heap %.1f MiB, %.0f goroutines, %d fds; %.3f cores calm. Storm for %v\n",
-		float64(outcome.Baseline.RSSBytes)/(1<<20), outcome.Baseline.HeapBytes/(1<<20), outcome.Baseline.Goroutines,
+	fmt.Fprintf(out, "soak: baseline RSS %.1f MiB, live heap %.1f MiB, %.0f goroutines, %d fds; %.3f cores calm. Storm for %v\n",
+		float64(outcome.Baseline.RSSBytes)/(1<<20), outcome.Baseline.LiveHeap/(1<<20), outcome.Baseline.Goroutines,
 		outcome.Baseline.FDs, outcome.CalmCores, c.Duration)
 
 	sampler.setPhase("storm")
@@ -355,7 +367,7 @@ func runSoak(ctx context.Context, c soakConfig, out io.Writer) (*soakOutcome, er
 	attackers.stop()
 	outcome.StormSeconds = time.Since(stormStart).Seconds()
 	outcome.Storm = attackers.stats()
-	fmt.Fprintf(out, "soak: storm over after %.0fs; quiet for %v\n", outcome.StormSeconds, c.Quiet)
+	fmt.Fprintf(out, "soak: storm over after %.0fs; quiet for %v\n", outcome.StormSeconds, c.Retention+c.Quiet)
 	if ctx.Err() != nil || !alive() {
 		return finish()
 	}

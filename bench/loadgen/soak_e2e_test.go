@@ -25,7 +25,7 @@ func TestSoakMachinery(t *testing.T) {
 	})
 	c := soakConfig{
 		Target: address, ServerPID: os.Getpid(), RedisURL: redisURL, JWTSecret: testSecret,
-		Duration: 2 * time.Second, Calm: time.Second, Quiet: time.Second, SampleInterval: 500 * time.Millisecond,
+		Duration: 2 * time.Second, Calm: time.Second, Quiet: time.Second, Retention: 0, ReadingsAfterCollection: 3, SampleInterval: 500 * time.Millisecond,
 		Clients: 20, Symbols: 5, PerClient: 1, TickRate: 50, OrderRate: 20,
 		ChurnRate: 20, Flooders: 1, FloodFrames: 20_000, MaxRSSMiB: 8192,
 		Slowloris: 4, SlowlorisInterval: 50 * time.Millisecond, SlowReaders: 2,
@@ -56,7 +56,7 @@ func TestSoakMachinery(t *testing.T) {
 		t.Errorf("healthy clients checked %d orders and received %d ticks; want some of each",
 			outcome.Fleet.Orders.Published, outcome.Fleet.Ticks.Received)
 	}
-	if len(outcome.Samples) < 2 || outcome.Baseline.HeapBytes == 0 || outcome.End.FDs == 0 || outcome.Baseline.Readings == 0 {
+	if len(outcome.Samples) < 2 || outcome.Baseline.LiveHeap == 0 || outcome.End.FDs == 0 || outcome.Baseline.Readings == 0 {
 		t.Errorf("%d samples, baseline %+v, end %+v; want samples and both readings", len(outcome.Samples), outcome.Baseline, outcome.End)
 	}
 

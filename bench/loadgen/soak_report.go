@@ -82,7 +82,7 @@ func (o *soakOutcome) figureRows() []figureRow {
 	const mebibyte = 1 << 20
 	return []figureRow{
 		{name: "RSS", baseline: float64(o.Baseline.RSSBytes) / mebibyte, end: float64(o.End.RSSBytes) / mebibyte, format: "%.1f", unitFor: "MiB"},
-		{name: "heap in use", baseline: o.Baseline.HeapBytes / mebibyte, end: o.End.HeapBytes / mebibyte, format: "%.1f", unitFor: "MiB"},
+		{name: "live heap", baseline: o.Baseline.LiveHeap / mebibyte, end: o.End.LiveHeap / mebibyte, format: "%.1f", unitFor: "MiB"},
 		{name: "goroutines", baseline: o.Baseline.Goroutines, end: o.End.Goroutines, slack: o.Thresholds.CountSlack, format: "%.0f"},
 		{name: "open fds", baseline: float64(o.Baseline.FDs), end: float64(o.End.FDs), slack: o.Thresholds.CountSlack, format: "%.0f"},
 	}

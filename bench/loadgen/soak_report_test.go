@@ -23,7 +23,7 @@ func TestFigureLimit(t *testing.T) {
 
 // healthyOutcome is a soak in which nothing grew and nothing was lost.
 func healthyOutcome() *soakOutcome {
-	figures := settledFigures{soakFigures: soakFigures{RSSBytes: 100 << 20, HeapBytes: 40 << 20, Goroutines: 30, FDs: 5020}}
+	figures := settledFigures{soakFigures: soakFigures{RSSBytes: 100 << 20, HeapBytes: 40 << 20, LiveHeap: 40 << 20, Goroutines: 30, FDs: 5020}}
 	return &soakOutcome{
 		Thresholds:      defaultSoakThresholds,
 		Clients:         5000,
@@ -58,8 +58,8 @@ func TestEvaluate(t *testing.T) {
 		{name: "healthy", change: func(*soakOutcome) {}, want: ""},
 		{name: "RSS within 10 %", change: func(o *soakOutcome) { o.End.RSSBytes = 110 << 20 }, want: ""},
 		{name: "RSS past 10 %", change: func(o *soakOutcome) { o.End.RSSBytes = 111 << 20 }, want: "RSS"},
-		{name: "heap past 10 %", change: func(o *soakOutcome) { o.End.HeapBytes = 45 << 20 }, want: "heap in use"},
-		{name: "heap lower", change: func(o *soakOutcome) { o.End.HeapBytes = 20 << 20 }, want: ""},
+		{name: "live heap past 10 %", change: func(o *soakOutcome) { o.End.LiveHeap = 45 << 20 }, want: "live heap"},
+		{name: "live heap lower", change: func(o *soakOutcome) { o.End.LiveHeap = 20 << 20 }, want: ""},
 		{name: "goroutines within the slack", change: func(o *soakOutcome) { o.End.Goroutines = 46 }, want: ""},
 		{name: "goroutines past the slack", change: func(o *soakOutcome) { o.End.Goroutines = 47 }, want: "goroutines"},
 		{name: "fds within 10 %", change: func(o *soakOutcome) { o.End.FDs = 5522 }, want: ""},
@@ -110,11 +110,11 @@ func TestPrintSoakReportVerdict(t *testing.T) {
 	if !strings.HasSuffix(out.String(), "soak: PASS\n") {
 		t.Fatalf("report of a healthy soak ends:\n%s", out.String())
 	}
-	outcome.End.HeapBytes *= 2
+	outcome.End.LiveHeap *= 2
 	outcome.QuietCores = 1
 	out.Reset()
 	printSoakReport(&out, outcome, outcome.evaluate())
-	for _, want := range []string{"FAIL heap in use", "+100.0 %", "soak: FAIL (heap in use, idle CPU)\n"} {
+	for _, want := range []string{"FAIL live heap", "+100.0 %", "soak: FAIL (live heap, idle CPU)\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("report lacks %q:\n%s", want, out.String())
 		}

@@ -15,11 +15,14 @@ import (
 	"time"
 )
 
-// soakFigures are the four numbers a leak moves: what the soak compares
-// before and after the storm.
+// soakFigures are the numbers a leak moves: what the soak compares before
+// and after the storm. Heap in use is shown in the samples; the verdict
+// judges the live heap, which a leak raises and which, unlike heap in use,
+// does not depend on how long before the reading the last collection ran.
 type soakFigures struct {
 	RSSBytes   int64   `json:"rss_bytes"`   // VmRSS of /proc/<pid>/status
 	HeapBytes  float64 `json:"heap_bytes"`  // go_memstats_heap_inuse_bytes
+	LiveHeap   float64 `json:"live_heap"`   // go_gc_heap_live_bytes: what the last collection found reachable
 	Goroutines float64 `json:"goroutines"`  // go_goroutines
 	FDs        int     `json:"descriptors"` // entries of /proc/<pid>/fd
 }
@@ -72,7 +75,7 @@ func (p *gatewayProbe) read(ctx context.Context) (gatewayReading, error) {
 	if err != nil {
 		return gatewayReading{}, err
 	}
-	metrics, err := p.scrape(ctx, "go_memstats_heap_inuse_bytes", "go_goroutines", "go_gc_duration_seconds_count")
+	metrics, err := p.scrape(ctx, "go_memstats_heap_inuse_bytes", "go_gc_heap_live_bytes", "go_goroutines", "go_gc_duration_seconds_count")
 	if err != nil {
 		return gatewayReading{}, err
 	}
@@ -80,6 +83,7 @@ func (p *gatewayProbe) read(ctx context.Context) (gatewayReading, error) {
 		soakFigures: soakFigures{
 			RSSBytes:   process.RSSBytes,
 			HeapBytes:  metrics["go_memstats_heap_inuse_bytes"],
+			LiveHeap:   metrics["go_gc_heap_live_bytes"],
 			Goroutines: metrics["go_goroutines"],
 			FDs:        descriptors,
 		},
@@ -103,14 +107,16 @@ type settledFigures struct {
 // the storm, and the second freed all but 28 MB of it.
 const collectionsNeeded = 2
 
-// readingsAfterCollection is how many readings readSettled takes once one
-// shows the collections it needs done: the collector frees memory by
-// sweeping after a collection ends, concurrently, so the first reading
-// after it may come too early to see everything freed.
-const readingsAfterCollection = 3
+// defaultReadingsAfterCollection is how many readings readSettled takes
+// once one shows the collections it needs done (-readings-after-gc): the collector frees memory by
+// sweeping after a collection ends, concurrently, and the runtime returns
+// the pages a lower heap goal no longer needs to the system in the
+// background over the following seconds (about 20 s for 200 MiB here), so
+// a reading just after the collection is too early for RSS.
+const defaultReadingsAfterCollection = 30
 
 // readSettled takes readings one second apart and keeps the lowest of each
-// figure: at least count of them, and on until readingsAfterCollection of
+// figure: at least count of them, and on until afterwards of
 // them came after the gateway had completed collectionsNeeded garbage
 // collections since it had completed since (at most maxReadings in all).
 //
@@ -120,8 +126,8 @@ const readingsAfterCollection = 3
 // reading taken just after collections is the floor of the saw-tooth, and
 // a leak raises that floor; the lowest reading also drops the goroutine a
 // write to a full socket briefly gets.
-func (p *gatewayProbe) readSettled(ctx context.Context, count, maxReadings int, since float64) (settledFigures, error) {
-	return settle(count, maxReadings, since,
+func (p *gatewayProbe) readSettled(ctx context.Context, count, maxReadings, afterwards int, since float64) (settledFigures, error) {
+	return settle(count, maxReadings, afterwards, since,
 		func() (gatewayReading, error) { return p.read(ctx) },
 		func() error {
 			if !sleepContext(ctx, time.Second) {
@@ -131,12 +137,12 @@ func (p *gatewayProbe) readSettled(ctx context.Context, count, maxReadings int, 
 		})
 }
 
-// settle is readSettled's loop, apart from where the readings come from and
-// how it waits between two.
-func settle(count, maxReadings int, since float64, read func() (gatewayReading, error), wait func() error) (settledFigures, error) {
+// settle is readSettled's loop, apart from where the readings come from, how
+// it waits between two and how many follow the collections (afterwards).
+func settle(count, maxReadings, afterwards int, since float64, read func() (gatewayReading, error), wait func() error) (settledFigures, error) {
 	var result settledFigures
 	after := 0 // readings since the collections
-	for result.Readings < maxReadings && (result.Readings < count || after < readingsAfterCollection) {
+	for result.Readings < maxReadings && (result.Readings < count || after < afterwards) {
 		if result.Readings > 0 {
 			if err := wait(); err != nil {
 				return result, err
@@ -164,6 +170,7 @@ func lowerFigures(a, b soakFigures) soakFigures {
 	return soakFigures{
 		RSSBytes:   min(a.RSSBytes, b.RSSBytes),
 		HeapBytes:  min(a.HeapBytes, b.HeapBytes),
+		LiveHeap:   min(a.LiveHeap, b.LiveHeap),
 		Goroutines: min(a.Goroutines, b.Goroutines),
 		FDs:        min(a.FDs, b.FDs),
 	}

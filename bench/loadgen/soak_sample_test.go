@@ -87,22 +87,22 @@ func TestSettle(t *testing.T) {
 	noWait := func() error { return nil }
 	// Two collections since the window began (at 5) by the second reading:
 	// three readings from there on.
-	settled, err := settle(3, 10, 5, readingsOf([]float64{50, 20, 30, 99, 1}, []float64{6, 7, 7, 7, 8}), noWait)
+	settled, err := settle(3, 10, 3, 5, readingsOf([]float64{50, 20, 30, 99, 1}, []float64{6, 7, 7, 7, 8}), noWait)
 	if err != nil || settled.Readings != 4 || !settled.Collected || settled.HeapBytes != 20 {
 		t.Fatalf("settle = %+v, %v; want the lowest of 4 readings, 20, with the collections", settled, err)
 	}
 	// Both collections done before the readings: count readings are enough.
-	settled, err = settle(3, 10, 5, readingsOf([]float64{50, 20, 30, 99}, []float64{7, 7, 7, 7}), noWait)
+	settled, err = settle(3, 10, 3, 5, readingsOf([]float64{50, 20, 30, 99}, []float64{7, 7, 7, 7}), noWait)
 	if err != nil || settled.Readings != 3 || !settled.Collected || settled.HeapBytes != 20 {
 		t.Fatalf("settle = %+v, %v; want the lowest of 3 readings, 20, with the collections", settled, err)
 	}
 	// One collection is not enough: it reads on until the second, and three more.
-	settled, err = settle(2, 10, 5, readingsOf([]float64{50, 60, 70, 15, 10, 12, 1}, []float64{6, 6, 6, 7, 7, 7, 7}), noWait)
+	settled, err = settle(2, 10, 3, 5, readingsOf([]float64{50, 60, 70, 15, 10, 12, 1}, []float64{6, 6, 6, 7, 7, 7, 7}), noWait)
 	if err != nil || settled.Readings != 6 || !settled.Collected || settled.HeapBytes != 10 {
 		t.Fatalf("settle = %+v, %v; want 6 readings, the lowest 10, with the collections", settled, err)
 	}
 	// Never the collections: it stops at the most it may take.
-	settled, err = settle(1, 3, 5, readingsOf([]float64{50, 40, 45, 1}, []float64{5, 6, 6, 6}), noWait)
+	settled, err = settle(1, 3, 3, 5, readingsOf([]float64{50, 40, 45, 1}, []float64{5, 6, 6, 6}), noWait)
 	if err != nil || settled.Readings != 3 || settled.Collected || settled.HeapBytes != 40 {
 		t.Fatalf("settle = %+v, %v; want 3 readings without the collections, 40", settled, err)
 	}
