@@ -65,6 +65,10 @@ type Conn struct {
 	// conformance echo (Config.Conformance only). It is set before the
 	// first message is read and used only by the reader.
 	echo *echoState
+	// application is set when an Application serves this session instead
+	// of the gateway's Socket.IO application (application.go). It is set
+	// before the first message is read and used only by the reader.
+	application *applicationConn
 
 	// Read side.
 	fragment           []byte

@@ -188,7 +188,8 @@ func (e *Engine) refuseHandshake(c *Conn, reader frameReader, consumed int, resp
 }
 
 // openWebSocketSession makes c a new Engine.IO session: it queues the 101
-// response and the open packet and arms the heartbeat and connect deadline.
+// response and the open packet, arms the heartbeat and connect deadline,
+// and offers the session to the Application, if any.
 func (e *Engine) openWebSocketSession(c *Conn, request requestHead, response []byte) {
 	if e.config.Conformance {
 		c.echo = &echoState{raw: request.path == ConformanceRawPath}
@@ -216,6 +217,7 @@ func (e *Engine) openWebSocketSession(c *Conn, request requestHead, response []b
 	c.enqueueLocked(rawFrame(response), false, 0)
 	c.enqueueLocked(newTextFrame(open), false, 0)
 	c.mu.Unlock()
+	e.openApplication(c, request.path)
 	c.flush()
 }
 
@@ -293,7 +295,7 @@ func (e *Engine) upgradeable(request requestHead) (sid string, ok bool) {
 	if request.method != "GET" || e.draining.Load() {
 		return "", false
 	}
-	if request.path != e.config.Path && !(e.config.Conformance && request.path == ConformanceRawPath) {
+	if !e.servesPath(request.path) {
 		return "", false
 	}
 	query, err := url.ParseQuery(request.query)

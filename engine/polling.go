@@ -241,6 +241,7 @@ func (e *Engine) openPollingSession(w http.ResponseWriter, r *http.Request, clie
 	c.scheduleNextLocked()
 	c.enqueueLocked(newTextFrame(open), false, 0)
 	c.mu.Unlock()
+	e.openApplication(c, r.URL.Path)
 	e.sessionsMu.Lock()
 	e.sessions[c.sid] = c
 	e.sessionsMu.Unlock()
