@@ -98,8 +98,7 @@ var ownEndpoints = []string{"/health", "/ready", "/metrics"}
 
 // servesPath reports whether path takes Engine.IO handshakes.
 func (e *Engine) servesPath(path string) bool {
-	return path == e.config.Path || slices.Contains(e.extraPaths, path) ||
-		(e.config.Conformance && path == ConformanceRawPath)
+	return path == e.config.Path || slices.Contains(e.extraPaths, path)
 }
 
 // openApplication offers c, a session just opened at path, to the

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -158,6 +159,39 @@ func TestApplicationPathsOnlyWithApplication(t *testing.T) {
 	if response.StatusCode != http.StatusNotFound {
 		t.Fatalf("handshake at %s without an application = %d; want 404", echoPath, response.StatusCode)
 	}
+}
+
+// FuzzPollingPost feeds arbitrary POST bodies to a polling session: the
+// answer is always one of the defined ones, and a refused payload ends the
+// session. The session is the echo application's, which accepts every
+// message, so that the payload decoding is what is exercised.
+func FuzzPollingPost(f *testing.F) {
+	for _, seed := range []string{"4hello", "4a\x1e4b", "bAQIDBA==", "1", "3", "40", "42[\"message\",1]", "451-[\"message\",{\"_placeholder\":true,\"num\":0}]\x1ebAQ==", "", "\x1e", "b!", "abc", "42\xff"} {
+		f.Add(seed)
+	}
+	e := newTestEngine(f, Config{MaxPayload: 4096}, WithApplication(&echoApplication{}))
+	f.Fuzz(func(t *testing.T, body string) {
+		handshake := httptest.NewRecorder()
+		e.serveEngineIO(handshake, httptest.NewRequest(http.MethodGet, echoPath+"?EIO=4&transport=polling", nil))
+		if handshake.Code != 200 || !strings.HasPrefix(handshake.Body.String(), "0{") {
+			t.Fatalf("handshake = %d %q", handshake.Code, handshake.Body.String())
+		}
+		sid := handshake.Body.String()[len(`0{"sid":"`):][:20]
+		c := e.session(sid)
+		post := httptest.NewRecorder()
+		e.serveEngineIO(post, httptest.NewRequest(http.MethodPost, echoPath+"?EIO=4&transport=polling&sid="+sid, strings.NewReader(body)))
+		c.mu.Lock()
+		closed := c.state == stateClosed
+		c.mu.Unlock()
+		switch {
+		case post.Code == 200 && post.Body.String() == "ok":
+		case post.Code == 400 && post.Body.String() == `{"code":3,"message":"Bad request"}` && closed:
+		case post.Code == 413 && len(body) > 4096 && closed:
+		default:
+			t.Fatalf("POST %q = %d %q (session closed: %v)", body, post.Code, post.Body.String(), closed)
+		}
+		c.closeWith(ReasonClientClosed)
+	})
 }
 
 // pathsApplication declares paths and serves nothing.

@@ -191,9 +191,6 @@ func (e *Engine) refuseHandshake(c *Conn, reader frameReader, consumed int, resp
 // response and the open packet, arms the heartbeat and connect deadline,
 // and offers the session to the Application, if any.
 func (e *Engine) openWebSocketSession(c *Conn, request requestHead, response []byte) {
-	if e.config.Conformance {
-		c.echo = &echoState{raw: request.path == ConformanceRawPath}
-	}
 	e.limits.opened(c.remoteIP, c)
 	now := timeNow()
 	sid := newID()
@@ -210,9 +207,7 @@ func (e *Engine) openWebSocketSession(c *Conn, request requestHead, response []b
 	c.headerToken = request.bearer
 	c.handshakeDeadline = 0
 	c.nextPing = now + int64(e.config.PingInterval)
-	if c.echo == nil || !c.echo.raw {
-		c.connectDeadline = now + int64(e.config.ConnectTimeout)
-	}
+	c.connectDeadline = now + int64(e.config.ConnectTimeout)
 	c.scheduleNextLocked()
 	c.enqueueLocked(rawFrame(response), false, 0)
 	c.enqueueLocked(newTextFrame(open), false, 0)

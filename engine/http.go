@@ -26,9 +26,6 @@ func newHTTPFront(e *Engine) *httpFront {
 	front := &httpFront{engine: e, listener: newHandoffListener()}
 	mux := http.NewServeMux()
 	mux.HandleFunc(e.config.Path, e.serveEngineIO)
-	if e.config.Conformance && e.config.Path != ConformanceRawPath {
-		mux.HandleFunc(ConformanceRawPath, e.serveEngineIO)
-	}
 	for _, path := range e.extraPaths {
 		mux.HandleFunc(path, e.serveEngineIO)
 	}

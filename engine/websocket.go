@@ -168,12 +168,6 @@ func (e *Engine) handlePacket(c *Conn, packet wire.Packet) bool {
 			}
 			return true
 		}
-		if c.echo != nil {
-			if !e.echoMessage(c, packet) {
-				return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
-			}
-			return true
-		}
 		if packet.Binary {
 			if !e.handleBinary(c) {
 				return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
