@@ -16,10 +16,11 @@ const inputSlack = 64 << 10
 // type byte and some slack.
 const maxFrameOverhead = 16
 
-// authenticated reports whether c has joined the main namespace, or is a
-// conformance echo session (which never authenticates).
+// authenticated reports whether c has joined the main namespace, or is
+// served by an Application: the engine does not authenticate those, so its
+// pre-authentication allowance does not apply to them.
 func (c *Conn) authenticated() bool {
-	if c.echo != nil {
+	if c.application != nil {
 		return true
 	}
 	c.mu.Lock()

@@ -30,7 +30,7 @@ func testToken(t testing.TB, userID string, ttl time.Duration) string {
 }
 
 // startEngine runs an engine on a free loopback port.
-func startEngine(t testing.TB, config Config) *Engine {
+func startEngine(t testing.TB, config Config, options ...Option) *Engine {
 	t.Helper()
 	if config.Logger == nil && !testing.Verbose() {
 		config.Logger = slog.New(slog.DiscardHandler)
@@ -42,7 +42,7 @@ func startEngine(t testing.TB, config Config) *Engine {
 		}
 		config.Auth = auth
 	}
-	e, err := New(config)
+	e, err := New(config, options...)
 	if err != nil {
 		t.Fatal(err)
 	}

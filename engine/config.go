@@ -107,14 +107,6 @@ type Config struct {
 	// connections are served by the standard library with a goroutine each
 	// (netpoll does not do TLS); see tls.go. Nil means plain TCP.
 	TLS *tls.Config
-	// Conformance replaces the product's Socket.IO application with the echo
-	// application the public engine.io-protocol and socket.io-protocol test
-	// suites expect (bench/conformance): raw Engine.IO echo at
-	// ConformanceRawPath, and at Path a CONNECT to "/" or "/custom" without
-	// authentication, "message" echoed as "message-back" (attachments
-	// included), "message-with-ack" acked with its arguments. Never set it
-	// in production.
-	Conformance bool
 	// DrainTimeout bounds Shutdown's wait for sockets to close. Zero means
 	// DefaultDrainTimeout (10s).
 	DrainTimeout time.Duration

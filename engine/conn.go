@@ -61,10 +61,10 @@ type Conn struct {
 	// polling is the long-polling transport of a session opened over HTTP
 	// (nil for a WebSocket handshake); set before the Conn is shared.
 	polling *pollingSink
-	// echo replaces the product's Socket.IO application with the
-	// conformance echo (Config.Conformance only). It is set before the
-	// first message is read and used only by the reader.
-	echo *echoState
+	// application is set when an Application serves this session instead
+	// of the gateway's Socket.IO application (application.go). It is set
+	// before the first message is read and used only by the reader.
+	application *applicationConn
 
 	// Read side.
 	fragment           []byte

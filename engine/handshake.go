@@ -102,69 +102,98 @@ func (e *Engine) serveHandshake(c *Conn, reader frameReader, handOff func()) {
 	if !complete {
 		return
 	}
-	request, ok := parseRequestHead(head)
-	if !ok {
-		handOff()
-		return
-	}
-	sid, ok := e.upgradeable(request)
-	var session *Conn
-	if ok && sid != "" {
-		// An upgrade of a polling session: unknown ids are answered by
-		// net/http with "Session ID unknown".
-		if session = e.session(sid); session == nil || session.polling == nil {
-			ok = false
-		}
-	}
+	request, session, ok := e.parseUpgrade(head)
 	if !ok {
 		handOff()
 		return
 	}
 	c.remoteIP = clientIP(e.config.TrustedProxies, c.remoteIP, request.forwardedFor)
-	if session == nil {
-		if reason := e.limits.admit(c.remoteIP, timeNow()); reason != "" {
-			e.metrics.handshakeRefusals(reason)
-			_ = reader.Skip(consumed)
-			_ = reader.Release()
-			status, body := refusalStatus(reason)
-			c.send(rawFrame(plainResponse(status, body)))
-			c.closeWith(ReasonProtocolError)
-			return
-		}
+	// An upgrade continues a session that was admitted when it opened.
+	if session == nil && !e.admitWebSocket(c, reader, consumed) {
+		return
 	}
-	var response bytes.Buffer
+	response, ok := e.upgradeToWebSocket(c, reader, head, consumed)
+	if !ok {
+		return
+	}
+	if session != nil {
+		e.startProbe(c, response, session)
+	} else {
+		e.openWebSocketSession(c, request, response)
+	}
+	e.readFramesAfterHead(c, reader)
+}
+
+// parseUpgrade reads head as an Engine.IO WebSocket handshake the loop can
+// take, and finds the polling session it upgrades (nil for a new session).
+// ok is false for anything net/http must answer, unknown session ids
+// included ("Session ID unknown").
+func (e *Engine) parseUpgrade(head []byte) (request requestHead, session *Conn, ok bool) {
+	request, ok = parseRequestHead(head)
+	if !ok {
+		return request, nil, false
+	}
+	sid, ok := e.upgradeable(request)
+	if !ok || sid == "" {
+		return request, nil, ok
+	}
+	if session = e.session(sid); session == nil || session.polling == nil {
+		return request, nil, false
+	}
+	return request, session, true
+}
+
+// admitWebSocket applies the connection limits to a new WebSocket session;
+// a refused one is answered with the limit's HTTP status and closed.
+func (e *Engine) admitWebSocket(c *Conn, reader frameReader, consumed int) bool {
+	reason := e.limits.admit(c.remoteIP, timeNow())
+	if reason == "" {
+		return true
+	}
+	e.metrics.handshakeRefusals(reason)
+	status, body := refusalStatus(reason)
+	e.refuseHandshake(c, reader, consumed, plainResponse(status, body))
+	return false
+}
+
+// upgradeToWebSocket checks head as a WebSocket handshake and consumes it
+// from reader, returning the 101 response to send; a bad handshake is
+// answered and closed.
+func (e *Engine) upgradeToWebSocket(c *Conn, reader frameReader, head []byte, consumed int) (response []byte, ok bool) {
+	var buffer bytes.Buffer
 	upgrader := ws.Upgrader{}
 	// The upgrader reads a copy of the head: reading the connection itself
 	// would let its buffered reader swallow the frames that follow.
-	if _, err := upgrader.Upgrade(readWriter{Reader: bytes.NewReader(head), Writer: &response}); err != nil {
+	if _, err := upgrader.Upgrade(readWriter{Reader: bytes.NewReader(head), Writer: &buffer}); err != nil {
 		e.metrics.handshakeRefusals("bad_upgrade")
-		_ = reader.Skip(consumed)
-		_ = reader.Release()
-		c.send(rawFrame(response.Bytes()))
-		c.closeWith(ReasonProtocolError)
-		return
+		e.refuseHandshake(c, reader, consumed, buffer.Bytes())
+		return nil, false
 	}
 	if err := reader.Skip(consumed); err != nil {
 		c.closeWith(ReasonClientClosed)
-		return
+		return nil, false
 	}
 	c.partialHead = nil
 	e.metrics.upgrades.Add(1)
-	if session != nil {
-		e.startProbe(c, response.Bytes(), session)
-		if reader.Len() > 0 {
-			e.readFrames(c, reader)
-			return
-		}
-		_ = reader.Release()
-		return
-	}
-	if e.config.Conformance {
-		c.echo = &echoState{raw: request.path == ConformanceRawPath}
-	}
+	return buffer.Bytes(), true
+}
+
+// refuseHandshake consumes the request head, answers it with response and
+// closes c.
+func (e *Engine) refuseHandshake(c *Conn, reader frameReader, consumed int, response []byte) {
+	_ = reader.Skip(consumed)
+	_ = reader.Release()
+	c.send(rawFrame(response))
+	c.closeWith(ReasonProtocolError)
+}
+
+// openWebSocketSession makes c a new Engine.IO session: it queues the 101
+// response and the open packet, arms the heartbeat and connect deadline,
+// and offers the session to the Application, if any.
+func (e *Engine) openWebSocketSession(c *Conn, request requestHead, response []byte) {
 	e.limits.opened(c.remoteIP, c)
 	now := timeNow()
-	sid = newID()
+	sid := newID()
 	open := wire.AppendOpen(nil, wire.OpenInfo{
 		SID:          sid,
 		Upgrades:     []string{},
@@ -178,14 +207,18 @@ func (e *Engine) serveHandshake(c *Conn, reader frameReader, handOff func()) {
 	c.headerToken = request.bearer
 	c.handshakeDeadline = 0
 	c.nextPing = now + int64(e.config.PingInterval)
-	if c.echo == nil || !c.echo.raw {
-		c.connectDeadline = now + int64(e.config.ConnectTimeout)
-	}
+	c.connectDeadline = now + int64(e.config.ConnectTimeout)
 	c.scheduleNextLocked()
-	c.enqueueLocked(rawFrame(response.Bytes()), false, 0)
+	c.enqueueLocked(rawFrame(response), false, 0)
 	c.enqueueLocked(newTextFrame(open), false, 0)
 	c.mu.Unlock()
+	e.openApplication(c, request.path)
 	c.flush()
+}
+
+// readFramesAfterHead reads the frames a client sent right behind its
+// handshake, or lets go of the reader's buffers when there are none.
+func (e *Engine) readFramesAfterHead(c *Conn, reader frameReader) {
 	if reader.Len() > 0 {
 		e.readFrames(c, reader)
 		return
@@ -257,7 +290,7 @@ func (e *Engine) upgradeable(request requestHead) (sid string, ok bool) {
 	if request.method != "GET" || e.draining.Load() {
 		return "", false
 	}
-	if request.path != e.config.Path && !(e.config.Conformance && request.path == ConformanceRawPath) {
+	if !e.servesPath(request.path) {
 		return "", false
 	}
 	query, err := url.ParseQuery(request.query)

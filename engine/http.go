@@ -26,8 +26,8 @@ func newHTTPFront(e *Engine) *httpFront {
 	front := &httpFront{engine: e, listener: newHandoffListener()}
 	mux := http.NewServeMux()
 	mux.HandleFunc(e.config.Path, e.serveEngineIO)
-	if e.config.Conformance && e.config.Path != ConformanceRawPath {
-		mux.HandleFunc(ConformanceRawPath, e.serveEngineIO)
+	for _, path := range e.extraPaths {
+		mux.HandleFunc(path, e.serveEngineIO)
 	}
 	mux.HandleFunc("/health", e.serveHealth)
 	mux.HandleFunc("/ready", e.serveReady)
@@ -190,7 +190,7 @@ func writeEngineIOError(w http.ResponseWriter, code int) {
 // checked in the order the reference server (engine.io verify, handshake)
 // does.
 func (e *Engine) serveEngineIO(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != e.config.Path && !(e.config.Conformance && r.URL.Path == ConformanceRawPath) {
+	if !e.servesPath(r.URL.Path) {
 		http.NotFound(w, r)
 		return
 	}

@@ -93,12 +93,12 @@ func attachTestConn(t testing.TB, e *Engine, userID string, sink sink) *Conn {
 	return c
 }
 
-func newTestEngine(t testing.TB, config Config) *Engine {
+func newTestEngine(t testing.TB, config Config, options ...Option) *Engine {
 	t.Helper()
 	if config.Logger == nil && !testing.Verbose() {
 		config.Logger = slog.New(slog.DiscardHandler)
 	}
-	e, err := New(config)
+	e, err := New(config, options...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -219,9 +219,6 @@ func (e *Engine) openPollingSession(w http.ResponseWriter, r *http.Request, clie
 	c := &Conn{engine: e, sid: newID(), remoteIP: clientIP}
 	c.polling = newPollingSink(c)
 	c.sink = c.polling
-	if e.config.Conformance {
-		c.echo = &echoState{raw: r.URL.Path == ConformanceRawPath}
-	}
 	c.headerToken = bearerToken(r.Header.Get("Authorization"))
 	open := wire.AppendOpen(nil, wire.OpenInfo{
 		SID:          c.sid,
@@ -235,12 +232,11 @@ func (e *Engine) openPollingSession(w http.ResponseWriter, r *http.Request, clie
 	c.state = stateOpen
 	c.parked = true
 	c.nextPing = now + int64(e.config.PingInterval)
-	if c.echo == nil || !c.echo.raw {
-		c.connectDeadline = now + int64(e.config.ConnectTimeout)
-	}
+	c.connectDeadline = now + int64(e.config.ConnectTimeout)
 	c.scheduleNextLocked()
 	c.enqueueLocked(newTextFrame(open), false, 0)
 	c.mu.Unlock()
+	e.openApplication(c, r.URL.Path)
 	e.sessionsMu.Lock()
 	e.sessions[c.sid] = c
 	e.sessionsMu.Unlock()

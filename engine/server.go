@@ -38,6 +38,9 @@ type Engine struct {
 	limits   *limits
 	recovery *recovery // nil when Config.RecoveryWindow is zero
 
+	application Application // nil: the gateway serves every session itself
+	extraPaths  []string    // Engine.IO paths besides Config.Path, from application
+
 	tlsListenerMu sync.Mutex
 	tlsListener   net.Listener // guarded by tlsListenerMu; set while serving TLS
 
@@ -53,7 +56,7 @@ type Engine struct {
 }
 
 // New builds an Engine and starts its fanout workers and timer wheel.
-func New(config Config) (*Engine, error) {
+func New(config Config, options ...Option) (*Engine, error) {
 	config = config.withDefaults()
 	e := &Engine{
 		config:        config,
@@ -66,6 +69,14 @@ func New(config Config) (*Engine, error) {
 		limits:        newLimits(config),
 		done:          make(chan struct{}),
 	}
+	for _, option := range options {
+		option(e)
+	}
+	paths, err := extraPaths(e.application, config.Path)
+	if err != nil {
+		return nil, err
+	}
+	e.extraPaths = paths
 	e.shards = make([]*shard, config.Shards)
 	for i := range e.shards {
 		e.shards[i] = newShard(e, i)

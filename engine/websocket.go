@@ -162,8 +162,8 @@ func (e *Engine) handlePacket(c *Conn, packet wire.Packet) bool {
 		// them is answered like WebSocket pings, latest only.
 		c.sendKeyed(newTextFrame(wire.AppendPacket(nil, wire.Packet{Type: wire.PacketPong, Data: packet.Data})), engineIOPongKey)
 	case wire.PacketMessage:
-		if c.echo != nil {
-			if !e.echoMessage(c, packet) {
+		if c.application != nil {
+			if !c.application.handler.HandleMessage(Message{Data: packet.Data, Binary: packet.Binary}) {
 				return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
 			}
 			return true

@@ -1,14 +1,17 @@
-// Command conformance runs the engine configured as the public Engine.IO and
-// Socket.IO protocol test suites expect of the server they test
-// (github.com/socketio/engine.io-protocol and socket.io-protocol, folder
-// test-suite/): raw Engine.IO echo at /engine.io/, the Socket.IO echo
-// application at /socket.io/ with the /custom namespace, pingInterval 300 ms,
-// pingTimeout 200 ms, maxPayload 1e6, connectTimeout 1 s, any Origin.
+// Command conformance runs the engine as the server the public Engine.IO and
+// Socket.IO protocol test suites expect (github.com/socketio/engine.io-protocol
+// and socket.io-protocol, folder test-suite/): raw Engine.IO echo at
+// /engine.io/, the Socket.IO echo application at /socket.io/ with the
+// /custom namespace, pingInterval 300 ms, pingTimeout 200 ms, maxPayload
+// 1e6, connectTimeout 1 s, any Origin.
 //
 //	go run ./bench/conformance            # listens on 127.0.0.1:3000
 //	cd engine.io-protocol/test-suite && npm ci && npm test
 //
-// It is a test fixture, never a product configuration.
+// The echo application (echo.go) plugs into the engine as an
+// engine.Application, so the gateway itself carries none of it: the
+// suites test the engine's transports, heartbeats and parsers under an
+// application of their own.
 package main
 
 import (
@@ -48,13 +51,18 @@ func Config(address string, logger *slog.Logger) engine.Config {
 		PingTimeout:    200 * time.Millisecond,
 		ConnectTimeout: time.Second,
 		MaxPayload:     1_000_000,
-		Conformance:    true,
 		Logger:         logger,
 	}
 }
 
+// newServer builds the engine the suites test: Config with the echo
+// application.
+func newServer(address string, logger *slog.Logger) (*engine.Engine, error) {
+	return engine.New(Config(address, logger), engine.WithApplication(echoApplication{}))
+}
+
 func run(address string, logger *slog.Logger) error {
-	gateway, err := engine.New(Config(address, logger))
+	gateway, err := newServer(address, logger)
 	if err != nil {
 		return err
 	}
