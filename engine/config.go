@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"runtime"
 	"time"
+
+	"github.com/protrader5/ws-gateway/engine/auth"
 )
 
 // Defaults applied by Config.withDefaults. Every zero Config field takes one.
@@ -142,7 +144,7 @@ type Config struct {
 
 	// Auth verifies the tokens of CONNECT packets. Nil refuses every CONNECT
 	// with TOKEN_INVALID.
-	Auth *Authenticator
+	Auth *auth.Authenticator
 	// Snapshots answers the reads made on subscribe; nil means none.
 	Snapshots SnapshotSource
 	// Ready reports whether the message source is attached; nil means always.

@@ -105,7 +105,7 @@ type Config struct {
 	JWTAudience string
 	// JWTLeeway is the clock skew allowed on exp and nbf (JWT_LEEWAY_MS,
 	// milliseconds). Default DefaultJWTLeeway (5s). Zero means the default
-	// too (engine.NewAuthenticator).
+	// too (auth.New).
 	JWTLeeway time.Duration
 
 	// RedisURL is redis:// or rediss:// (TLS) (REDIS_URL). Empty means the

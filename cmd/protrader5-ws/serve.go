@@ -18,13 +18,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/auth"
 	"github.com/protrader5/ws-gateway/ingest"
 )
 
 // runServe runs the gateway until ctx is cancelled, then drains it within
 // DRAIN_TIMEOUT (docs/delivery.md, the drain).
 func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
-	auth, err := engine.NewAuthenticator(engine.AuthOptions{
+	authenticator, err := auth.New(auth.Options{
 		Secret:    config.JWTSecret,
 		PublicKey: config.JWTPublicKey,
 		Issuer:    config.JWTIssuer,
@@ -66,7 +67,7 @@ func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 		RecoveryWindow:      config.RecoveryWindow,
 		RecoveryMaxEvents:   config.RecoveryMaxEvents,
 		RecoveryMaxBytes:    config.RecoveryMaxBytes,
-		Auth:                auth,
+		Auth:                authenticator,
 		Snapshots:           late,
 		Ready:               late.Ready,
 		Logger:              logger,

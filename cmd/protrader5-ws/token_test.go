@@ -8,7 +8,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/auth"
 )
 
 // verify parses token the way the gateway is meant to (DESIGN: one parser,
@@ -182,12 +182,12 @@ func TestTokenCommandRefusals(t *testing.T) {
 }
 
 func TestMintTokenRefusesUserIDsTheGatewayRefuses(t *testing.T) {
-	for _, userID := range []string{"", strings.Repeat("u", engine.MaxUserIDBytes+1), "bad\xff"} {
+	for _, userID := range []string{"", strings.Repeat("u", auth.MaxUserIDBytes+1), "bad\xff"} {
 		if _, err := mintToken([]byte("secret"), userID, time.Hour, "", "", time.Now()); err == nil {
 			t.Errorf("mintToken(user %q) succeeded; the gateway would refuse the token", userID)
 		}
 	}
-	if _, err := mintToken([]byte("secret"), strings.Repeat("u", engine.MaxUserIDBytes), time.Hour, "", "", time.Now()); err != nil {
-		t.Errorf("mintToken(user of %d bytes) = %v", engine.MaxUserIDBytes, err)
+	if _, err := mintToken([]byte("secret"), strings.Repeat("u", auth.MaxUserIDBytes), time.Hour, "", "", time.Now()); err != nil {
+		t.Errorf("mintToken(user of %d bytes) = %v", auth.MaxUserIDBytes, err)
 	}
 }
