@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/protrader5/ws-gateway/engine"
 	"github.com/protrader5/ws-gateway/ingest"
 )
 
@@ -123,7 +124,7 @@ func (p *configParser) value(variable string) (value string, ok bool) {
 }
 
 func (p *configParser) parse() Config {
-	environment := DefaultEnvironment
+	environment := defaultEnvironment
 	if value, ok := p.value("NODE_ENV"); ok {
 		switch value {
 		case EnvironmentDevelopment, EnvironmentProduction, EnvironmentTest:
@@ -311,7 +312,7 @@ func (p *configParser) origins(config *Config) {
 func (p *configParser) socketIOPath(value string) string {
 	if strings.ContainsAny(value, "?# \t") || strings.Contains(value, "//") || strings.Contains(value, "/../") {
 		p.fail("SOCKETIO_PATH", "%q is not a plain URL path such as /socket.io/", value)
-		return DefaultSocketIOPath
+		return engine.DefaultPath
 	}
 	if !strings.HasPrefix(value, "/") {
 		value = "/" + value

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/protrader5/ws-gateway/engine"
 	"github.com/protrader5/ws-gateway/ingest"
 )
 
@@ -322,7 +323,7 @@ func TestLoadConfigMetricsPortBesidePort(t *testing.T) {
 
 func TestLoadConfigEmptyValueKeepsDefault(t *testing.T) {
 	config := mustLoad(t, map[string]string{"PORT": "", "PING_INTERVAL": "  ", "JWT_SECRET": ""})
-	if config.Port != DefaultPort || config.PingInterval != DefaultPingInterval || !config.DevelopmentSecret {
+	if config.Port != engine.DefaultPort || config.PingInterval != engine.DefaultPingInterval || !config.DevelopmentSecret {
 		t.Errorf("empty values changed defaults: port %d, ping %v, development secret %v",
 			config.Port, config.PingInterval, config.DevelopmentSecret)
 	}

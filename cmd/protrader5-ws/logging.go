@@ -30,7 +30,7 @@ func NewLogger(config Config) (*slog.Logger, func() error, error) {
 func newLogger(config Config, console io.Writer) (*slog.Logger, func() error, error) {
 	directory := config.LogDirectory
 	if directory == "" {
-		directory = DefaultLogDirectory
+		directory = defaultLogDirectory
 	}
 	if err := os.MkdirAll(directory, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("logging: %w", err)

@@ -18,7 +18,7 @@ func verify(t *testing.T, token string, secret []byte, issuer, audience string, 
 	options := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{"HS256"}),
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(DefaultJWTLeeway),
+		jwt.WithLeeway(auth.DefaultLeeway),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	}
 	if issuer != "" {
@@ -50,7 +50,7 @@ func TestMintTokenRoundTrip(t *testing.T) {
 	if _, err := verify(t, token, []byte("other"), "", "", now); err == nil {
 		t.Error("token verified with the wrong secret")
 	}
-	if _, err := verify(t, token, secret, "", "", now.Add(time.Hour+DefaultJWTLeeway+time.Second)); err == nil ||
+	if _, err := verify(t, token, secret, "", "", now.Add(time.Hour+auth.DefaultLeeway+time.Second)); err == nil ||
 		!strings.Contains(err.Error(), "expired") {
 		t.Errorf("expired token: error = %v; want expired", err)
 	}
