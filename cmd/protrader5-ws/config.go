@@ -21,13 +21,16 @@ import (
 // default, so that no value is written twice. defaultConfig is the one
 // place that applies them; the field docs of Config name them.
 const (
-	defaultEnvironment        = EnvironmentDevelopment
-	defaultCORSOrigin         = "*"
-	defaultLogLevel           = slog.LevelInfo
-	defaultLogDirectory       = "logs"
-	defaultEventRatePerSocket = 50
-	defaultUserStreams        = ingest.PubSub
-	defaultRecoveryWindow     = 2 * time.Minute
+	defaultEnvironment         = EnvironmentDevelopment
+	defaultCORSOrigin          = "*"
+	defaultLogLevel            = slog.LevelInfo
+	defaultLogDirectory        = "logs"
+	defaultLogMaxSizeMegabytes = 100
+	defaultLogMaxAgeDays       = 7
+	defaultLogMaxBackups       = 5
+	defaultEventRatePerSocket  = 50
+	defaultUserStreams         = ingest.PubSub
+	defaultRecoveryWindow      = 2 * time.Minute
 )
 
 const (
@@ -138,8 +141,22 @@ type Config struct {
 	LogLevel slog.Level
 	// LogDirectory holds combined.log and error.log (LOG_DIR), created when
 	// missing. Default defaultLogDirectory ("logs"), relative to the working
-	// directory.
+	// directory. Empty, from LOG_DIR set to nothing, means no log files:
+	// stderr only, for platforms that collect it. Unlike every other
+	// variable, an empty LOG_DIR is not the same as an unset one.
 	LogDirectory string
+	// LogMaxSizeMegabytes is the size, in megabytes, past which a log file
+	// is renamed with a timestamp and a new one begun (LOG_MAX_SIZE_MB).
+	// Default defaultLogMaxSizeMegabytes (100). Never zero.
+	LogMaxSizeMegabytes int
+	// LogMaxAgeDays is how many days a rotated log file is kept
+	// (LOG_MAX_AGE_DAYS). Default defaultLogMaxAgeDays (7). Zero removes none
+	// for age; LogMaxBackups still bounds them.
+	LogMaxAgeDays int
+	// LogMaxBackups is how many rotated files of each log are kept
+	// (LOG_MAX_BACKUPS). Default defaultLogMaxBackups (5). Never zero, so
+	// that the files on disk are bounded whatever LogMaxAgeDays says.
+	LogMaxBackups int
 
 	// SocketIOPath is the Engine.IO endpoint path (SOCKETIO_PATH), always
 	// starting and ending with '/'. Default engine.DefaultPath ("/socket.io/").
@@ -242,6 +259,9 @@ func defaultConfig(environment string) Config {
 		JWTLeeway:           auth.DefaultLeeway,
 		LogLevel:            defaultLogLevel,
 		LogDirectory:        defaultLogDirectory,
+		LogMaxSizeMegabytes: defaultLogMaxSizeMegabytes,
+		LogMaxAgeDays:       defaultLogMaxAgeDays,
+		LogMaxBackups:       defaultLogMaxBackups,
 		SocketIOPath:        engine.DefaultPath,
 		PingInterval:        engine.DefaultPingInterval,
 		PingTimeout:         engine.DefaultPingTimeout,
@@ -347,6 +367,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("recovery_max_bytes", c.RecoveryMaxBytes),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_dir", c.LogDirectory),
+		slog.Int("log_max_size_mb", c.LogMaxSizeMegabytes),
+		slog.Int("log_max_age_days", c.LogMaxAgeDays),
+		slog.Int("log_max_backups", c.LogMaxBackups),
 		slog.String("socketio_path", c.SocketIOPath),
 		slog.Int64("ping_interval_ms", c.PingInterval.Milliseconds()),
 		slog.Int64("ping_timeout_ms", c.PingTimeout.Milliseconds()),
