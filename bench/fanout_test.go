@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/auth"
 	"github.com/protrader5/ws-gateway/wire"
 )
 
@@ -88,11 +89,11 @@ func readText(reader *bufio.Reader) ([]byte, error) {
 }
 
 func benchEngine(b *testing.B, subs, symbols int) {
-	auth, err := engine.NewAuthenticator(engine.AuthOptions{Secret: []byte(benchSecret)})
+	authenticator, err := auth.New(auth.Options{Secret: []byte(benchSecret)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	gateway, err := engine.New(engine.Config{Auth: auth, Logger: slog.New(slog.DiscardHandler), MaxSymbolsPerSocket: 10})
+	gateway, err := engine.New(engine.Config{Auth: authenticator, Logger: slog.New(slog.DiscardHandler), MaxSymbolsPerSocket: 10})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/protrader5/ws-gateway/engine/auth"
 	"github.com/protrader5/ws-gateway/engine/enginetest"
 )
 
@@ -36,11 +37,11 @@ func startEngine(t testing.TB, config Config, options ...Option) *Engine {
 		config.Logger = slog.New(slog.DiscardHandler)
 	}
 	if config.Auth == nil {
-		auth, err := NewAuthenticator(AuthOptions{Secret: []byte(testSecret)})
+		authenticator, err := auth.New(auth.Options{Secret: []byte(testSecret)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		config.Auth = auth
+		config.Auth = authenticator
 	}
 	e, err := New(config, options...)
 	if err != nil {

@@ -3,15 +3,21 @@ package engine
 import (
 	"crypto/tls"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"time"
+
+	"github.com/protrader5/ws-gateway/engine/auth"
 )
 
 // Defaults applied by Config.withDefaults. Every zero Config field takes one.
+// They are the gateway's defaults too: cmd/protrader5-ws passes them on
+// rather than keeping values of its own.
 const (
-	DefaultAddress             = ":4000"
+	DefaultPort                = 4000
 	DefaultPath                = "/socket.io/"
 	DefaultPingInterval        = 25 * time.Second
 	DefaultPingTimeout         = 20 * time.Second
@@ -36,7 +42,8 @@ const maxShards = 64
 // Config configures an Engine. The zero value works: every zero field means
 // the Default constant named in its comment.
 type Config struct {
-	// Address is the TCP address to listen on. Zero means DefaultAddress (":4000").
+	// Address is the TCP address to listen on. Zero means DefaultPort (4000)
+	// on every interface.
 	Address string
 	// Path is the Engine.IO endpoint, with leading and trailing slash.
 	// Zero means DefaultPath ("/socket.io/").
@@ -134,7 +141,7 @@ type Config struct {
 
 	// Auth verifies the tokens of CONNECT packets. Nil refuses every CONNECT
 	// with TOKEN_INVALID.
-	Auth *Authenticator
+	Auth *auth.Authenticator
 	// Snapshots answers the reads made on subscribe; nil means none.
 	Snapshots SnapshotSource
 	// Ready reports whether the message source is attached; nil means always.
@@ -147,7 +154,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Address == "" {
-		c.Address = DefaultAddress
+		c.Address = net.JoinHostPort("", strconv.Itoa(DefaultPort))
 	}
 	if c.Path == "" {
 		c.Path = DefaultPath

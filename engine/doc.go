@@ -19,7 +19,7 @@
 //
 // One timer wheel (wheel.go, timers.go) serves every connection's heartbeat,
 // connect and handshake timeouts and token expiry. Socket.IO packets are
-// handled in socket.go: CONNECT with JWT authentication (auth.go), the
+// handled in socket.go: CONNECT with JWT authentication (package auth), the
 // client events and their acks. An Application (application.go, set with
 // WithApplication) may serve sessions instead, at the paths it names: the
 // protocol test server in bench/conformance plugs its echo in that way.

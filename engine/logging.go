@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/protrader5/ws-gateway/engine/auth"
 )
 
 // logLimiter lets through at most logBurst per-peer warnings a second, so
@@ -51,7 +53,7 @@ func (e *Engine) logCloseReason(c *Conn, reason CloseReason) {
 		slog.String("reason", reason.String()), slog.Int64("suppressed", suppressed))
 }
 
-func (e *Engine) logAuthFailure(c *Conn, code AuthCode) {
+func (e *Engine) logAuthFailure(c *Conn, code auth.Code) {
 	if !e.logger.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/protrader5/ws-gateway/engine/auth"
 )
 
 // metrics are plain atomics read at scrape time by Collector, so that the
@@ -54,9 +56,9 @@ func (m *metrics) count(metric, label string) {
 	counter.Add(1)
 }
 
-func (m *metrics) authFailures(code AuthCode) { m.count("auth_failures", string(code)) }
-func (m *metrics) refusals(code string)       { m.count("refusals", code) }
-func (m *metrics) recoveries(result string)   { m.count("recoveries", result) }
+func (m *metrics) authFailures(code auth.Code) { m.count("auth_failures", string(code)) }
+func (m *metrics) refusals(code string)        { m.count("refusals", code) }
+func (m *metrics) recoveries(result string)    { m.count("recoveries", result) }
 func (m *metrics) handshakeRefusals(reason string) {
 	m.count("handshake_refusals", reason)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"github.com/protrader5/ws-gateway/engine/auth"
 	"github.com/protrader5/ws-gateway/wire"
 )
 
@@ -61,10 +62,10 @@ func (e *Engine) handleBinary(c *Conn) bool {
 
 var (
 	invalidNamespacePayload = []byte(`{"message":"Invalid namespace"}`)
-	authFailedPayloads      = map[AuthCode][]byte{
-		TokenMissing: []byte(`{"message":"Authentication failed","data":{"code":"TOKEN_MISSING"}}`),
-		TokenInvalid: []byte(`{"message":"Authentication failed","data":{"code":"TOKEN_INVALID"}}`),
-		TokenExpired: []byte(`{"message":"Authentication failed","data":{"code":"TOKEN_EXPIRED"}}`),
+	authFailedPayloads      = map[auth.Code][]byte{
+		auth.TokenMissing: []byte(`{"message":"Authentication failed","data":{"code":"TOKEN_MISSING"}}`),
+		auth.TokenInvalid: []byte(`{"message":"Authentication failed","data":{"code":"TOKEN_INVALID"}}`),
+		auth.TokenExpired: []byte(`{"message":"Authentication failed","data":{"code":"TOKEN_EXPIRED"}}`),
 	}
 )
 
@@ -80,28 +81,28 @@ func (e *Engine) handleConnect(c *Conn, packet wire.SocketPacket) {
 	if connected {
 		return // a repeated CONNECT changes nothing
 	}
-	token, code := c.headerToken, AuthCode("")
+	token, code := c.headerToken, auth.Code("")
 	var request connectRequest
 	if len(packet.Data) > 0 {
-		var auth map[string]any
-		if json.Unmarshal(packet.Data, &auth) == nil {
-			if value, present := auth["token"]; present {
+		var credentials map[string]any
+		if json.Unmarshal(packet.Data, &credentials) == nil {
+			if value, present := credentials["token"]; present {
 				text, isString := value.(string)
 				if !isString {
-					code = TokenInvalid
+					code = auth.TokenInvalid
 				}
 				token = text
 			}
 			// The stock client adds {pid, offset} to its auth when it
 			// comes back; anything but strings is ignored.
-			request.pid, _ = auth["pid"].(string)
-			request.offset, _ = auth["offset"].(string)
+			request.pid, _ = credentials["pid"].(string)
+			request.offset, _ = credentials["offset"].(string)
 		}
 	}
-	var identity Identity
+	var identity auth.Identity
 	if code == "" {
 		if e.config.Auth == nil {
-			code = TokenInvalid
+			code = auth.TokenInvalid
 		} else {
 			identity, code = e.config.Auth.Verify(token)
 		}
@@ -136,7 +137,7 @@ func (e *Engine) handleConnect(c *Conn, packet wire.SocketPacket) {
 
 // recoverSession tries to give c back the session request names (the token
 // was verified already); false means c gets a fresh session instead.
-func (e *Engine) recoverSession(c *Conn, request connectRequest, identity Identity) bool {
+func (e *Engine) recoverSession(c *Conn, request connectRequest, identity auth.Identity) bool {
 	session, from, result := e.recovery.lookup(request, identity.UserID)
 	if result == recoveryRecovered {
 		// A socket of this node still holding the session (a half-open

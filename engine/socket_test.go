@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/protrader5/ws-gateway/engine/auth"
 )
 
 func TestAuthRefusals(t *testing.T) {
@@ -21,11 +23,11 @@ func TestAuthRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := NewAuthenticator(AuthOptions{Secret: []byte(testSecret), Issuer: "protrader5", Audience: "gateway"})
+	authenticator, err := auth.New(auth.Options{Secret: []byte(testSecret), Issuer: "protrader5", Audience: "gateway"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := startEngine(t, Config{Auth: auth})
+	e := startEngine(t, Config{Auth: authenticator})
 	sign := func(method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
 		token, err := jwt.NewWithClaims(method, claims).SignedString(key)
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/bytedance/sonic"
 	"github.com/bytedance/sonic/ast"
-	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/auth"
 )
 
 // maxSymbolBytes is the longest symbol ^[A-Z0-9][A-Z0-9._:/-]{0,31}$ allows.
@@ -140,7 +140,7 @@ func decodeUser(payload []byte) (string, Reason, bool) {
 		return "", ReasonDuplicateKey, false
 	}
 	userID, ok := rawString(value)
-	if !ok || !engine.ValidUserID(userID) {
+	if !ok || !auth.ValidUserID(userID) {
 		return "", ReasonInvalidUser, false
 	}
 	return strings.Clone(userID), 0, true

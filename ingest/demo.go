@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/bytedance/sonic"
-	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/auth"
 )
 
 const (
@@ -105,7 +105,7 @@ func NewDemoFeed(bus *Bus, options DemoOptions) *DemoFeed {
 	}
 	f.users = append(f.users, main)
 	for _, u := range options.UserIDs {
-		if engine.ValidUserID(u) && u != main {
+		if auth.ValidUserID(u) && u != main {
 			f.users = append(f.users, u)
 		}
 	}

@@ -16,7 +16,7 @@
 // objects whose "symbol" matches ^[A-Z0-9][A-Z0-9._:/-]{0,31}$; fields are
 // found without decoding the rest, and each tick's bytes go to PublishTick
 // untouched (array elements are subslices of the message). User messages are
-// objects with a non-empty "userId" of at most engine.MaxUserIDBytes, the
+// objects with a non-empty "userId" of at most auth.MaxUserIDBytes, the
 // limit authentication applies to a token's user id. Member names are
 // compared unescaped, as a browser's JSON.parse compares them: "user\u0049d"
 // is "userId". A "symbol" or "userId" given twice at the top level, however

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/bytedance/sonic"
-	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/auth"
 )
 
 // FuzzRouterHandle: any bytes on any channel never panic, and whatever is
@@ -63,7 +63,7 @@ func FuzzRouterHandle(f *testing.F) {
 					t.Fatalf("tick routed to %q has symbol %v", c.key, object["symbol"])
 				}
 			case "user":
-				if !engine.ValidUserID(c.key) || object["userId"] != c.key {
+				if !auth.ValidUserID(c.key) || object["userId"] != c.key {
 					t.Fatalf("user message routed to %q has userId %v", c.key, object["userId"])
 				}
 			case "refresh":

@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/auth"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -62,7 +63,7 @@ func TestRouterTickArray(t *testing.T) {
 }
 
 func TestRouterRejects(t *testing.T) {
-	long := `{"userId":"` + strings.Repeat("u", engine.MaxUserIDBytes+1) + `"}`
+	long := `{"userId":"` + strings.Repeat("u", auth.MaxUserIDBytes+1) + `"}`
 	cases := []struct {
 		name    string
 		channel Channel
@@ -197,7 +198,7 @@ func TestRouterUserMessages(t *testing.T) {
 // an id nobody can connect as.
 func TestRouterUserIDsMatchAuthentication(t *testing.T) {
 	secret := []byte("s")
-	auth, err := engine.NewAuthenticator(engine.AuthOptions{Secret: secret})
+	authenticator, err := auth.New(auth.Options{Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func TestRouterUserIDsMatchAuthentication(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, code := auth.Verify(token)
+			_, code := authenticator.Verify(token)
 			if connects := code == ""; connects != c.want {
 				t.Fatalf("Verify(sub %q) = %q; want accepted %v", c.id, code, c.want)
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/auth"
 	"github.com/redis/rueidis"
 )
 
@@ -62,7 +63,7 @@ func (r *Redis) Positions(userID string) ([][]byte, error) {
 }
 
 func (r *Redis) positions(userID string, replace bool) ([][]byte, error) {
-	if !engine.ValidUserID(userID) {
+	if !auth.ValidUserID(userID) {
 		return nil, ErrInvalidUser
 	}
 	client, err := r.cacheClient()

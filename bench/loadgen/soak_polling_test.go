@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/auth"
 	"github.com/protrader5/ws-gateway/engine/enginetest"
 	"github.com/protrader5/ws-gateway/ingest"
 )
@@ -27,7 +28,7 @@ const testSecret = "soak-test-secret"
 // It returns the gateway's address.
 func startTestGateway(t *testing.T, redisURL string, tune func(*engine.Config)) string {
 	t.Helper()
-	auth, err := engine.NewAuthenticator(engine.AuthOptions{Secret: []byte(testSecret)})
+	authenticator, err := auth.New(auth.Options{Secret: []byte(testSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func startTestGateway(t *testing.T, redisURL string, tune func(*engine.Config)) 
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})))
 	settings := engine.Config{
 		Address: "127.0.0.1:0",
-		Auth:    auth,
+		Auth:    authenticator,
 		Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{}),
 		Logger:  slog.New(slog.DiscardHandler),
 	}

@@ -12,34 +12,28 @@ import (
 	"time"
 
 	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/auth"
 	"github.com/protrader5/ws-gateway/ingest"
 )
 
-// Defaults of the settings (docs/configuration.md). defaultConfig is the one place that
-// applies them; the field docs of Config name them.
+// Defaults of the settings only this command has (docs/configuration.md).
+// A setting handed on to engine, auth or ingest takes that package's
+// default, so that no value is written twice. defaultConfig is the one
+// place that applies them; the field docs of Config name them.
 const (
-	DefaultPort                = 4000
-	DefaultEnvironment         = EnvironmentDevelopment
-	DefaultCORSOrigin          = "*"
-	DefaultJWTLeeway           = 5 * time.Second
-	DefaultLogLevel            = slog.LevelInfo
-	DefaultLogDirectory        = "logs"
-	DefaultSocketIOPath        = "/socket.io/"
-	DefaultPingInterval        = 25 * time.Second
-	DefaultPingTimeout         = 20 * time.Second
-	DefaultConnectTimeout      = 45 * time.Second
-	DefaultMaxHTTPBufferSize   = 1_000_000
-	DefaultMaxSymbolsPerSocket = 200
-	DefaultMaxPendingBytes     = 1 << 20
-	DefaultWriteTimeout        = 10 * time.Second
-	DefaultHandshakeTimeout    = 10 * time.Second
-	DefaultEventRatePerSocket  = 50
-	DefaultPnLInterval         = 250 * time.Millisecond
-	DefaultDemoUser            = "demo"
-	DefaultDrainTimeout        = 10 * time.Second
-	DefaultUserStreams         = ingest.PubSub
-	DefaultRecoveryWindow      = 2 * time.Minute
+	defaultEnvironment         = EnvironmentDevelopment
+	defaultCORSOrigin          = "*"
+	defaultLogLevel            = slog.LevelInfo
+	defaultLogDirectory        = "logs"
+	defaultLogMaxSizeMegabytes = 100
+	defaultLogMaxAgeDays       = 7
+	defaultLogMaxBackups       = 5
+	defaultEventRatePerSocket  = 50
+	defaultUserStreams         = ingest.PubSub
+	defaultRecoveryWindow      = 2 * time.Minute
+)
 
+const (
 	// DevelopmentSecret signs and verifies tokens when NODE_ENV is not
 	// production and neither JWT_SECRET nor JWT_PUBLIC_KEY_FILE is set, so a
 	// fresh checkout works with the token subcommand. It is public: production
@@ -63,7 +57,7 @@ const (
 // `process.env.X || default`, an empty value never overrides a default.
 type Config struct {
 	// Port is the TCP port clients connect to (PORT): /socket.io/, /health,
-	// /ready, and /metrics unless MetricsPort is set. Default DefaultPort
+	// /ready, and /metrics unless MetricsPort is set. Default engine.DefaultPort
 	// (4000). Zero means a free port chosen by the kernel (tests use it).
 	Port int
 	// MetricsPort, when not zero, is the TCP port that serves /metrics alone
@@ -77,7 +71,7 @@ type Config struct {
 	Environment string
 	// CORSOrigins lists the origins allowed on polling requests and on the
 	// WebSocket Origin header (CORS_ORIGIN, comma separated), each as
-	// scheme://host[:port]. Default [DefaultCORSOrigin] ("*"), which allows
+	// scheme://host[:port]. Default [defaultCORSOrigin] ("*"), which allows
 	// every origin. Use OriginAllowed rather than reading it.
 	CORSOrigins []string
 
@@ -104,8 +98,8 @@ type Config struct {
 	// (JWT_AUDIENCE).
 	JWTAudience string
 	// JWTLeeway is the clock skew allowed on exp and nbf (JWT_LEEWAY_MS,
-	// milliseconds). Default DefaultJWTLeeway (5s). Zero means the default
-	// too (engine.NewAuthenticator).
+	// milliseconds). Default auth.DefaultLeeway (5s). Zero means the
+	// default too (auth.New).
 	JWTLeeway time.Duration
 
 	// RedisURL is redis:// or rediss:// (TLS) (REDIS_URL). Empty means the
@@ -131,7 +125,7 @@ type Config struct {
 	// RecoveryWindow is how long a client that lost its connection can come
 	// back and be sent what it missed (RECOVERY_WINDOW_MS, milliseconds);
 	// with streams it is also how far back a starting gateway reads each
-	// stream. Default DefaultRecoveryWindow (2 min). Zero turns recovery off.
+	// stream. Default defaultRecoveryWindow (2 min). Zero turns recovery off.
 	RecoveryWindow time.Duration
 	// RecoveryMaxEvents bounds the user messages kept per user for replay
 	// (RECOVERY_MAX_EVENTS); a client that missed more gets a fresh session.
@@ -143,28 +137,42 @@ type Config struct {
 	RecoveryMaxBytes int
 
 	// LogLevel is the lowest level logged (LOG_LEVEL: debug, info, warn,
-	// error). Default DefaultLogLevel (info); the zero value is info too.
+	// error). Default defaultLogLevel (info); the zero value is info too.
 	LogLevel slog.Level
 	// LogDirectory holds combined.log and error.log (LOG_DIR), created when
-	// missing. Default DefaultLogDirectory ("logs"), relative to the working
-	// directory.
+	// missing. Default defaultLogDirectory ("logs"), relative to the working
+	// directory. Empty, from LOG_DIR set to nothing, means no log files:
+	// stderr only, for platforms that collect it. Unlike every other
+	// variable, an empty LOG_DIR is not the same as an unset one.
 	LogDirectory string
+	// LogMaxSizeMegabytes is the size, in megabytes, past which a log file
+	// is renamed with a timestamp and a new one begun (LOG_MAX_SIZE_MB).
+	// Default defaultLogMaxSizeMegabytes (100). Never zero.
+	LogMaxSizeMegabytes int
+	// LogMaxAgeDays is how many days a rotated log file is kept
+	// (LOG_MAX_AGE_DAYS). Default defaultLogMaxAgeDays (7). Zero removes none
+	// for age; LogMaxBackups still bounds them.
+	LogMaxAgeDays int
+	// LogMaxBackups is how many rotated files of each log are kept
+	// (LOG_MAX_BACKUPS). Default defaultLogMaxBackups (5). Never zero, so
+	// that the files on disk are bounded whatever LogMaxAgeDays says.
+	LogMaxBackups int
 
 	// SocketIOPath is the Engine.IO endpoint path (SOCKETIO_PATH), always
-	// starting and ending with '/'. Default DefaultSocketIOPath ("/socket.io/").
+	// starting and ending with '/'. Default engine.DefaultPath ("/socket.io/").
 	SocketIOPath string
 	// PingInterval is the Engine.IO heartbeat period (PING_INTERVAL,
-	// milliseconds). Default DefaultPingInterval (25s). Never zero.
+	// milliseconds). Default engine.DefaultPingInterval (25s). Never zero.
 	PingInterval time.Duration
 	// PingTimeout is how long a pong may take before the session is closed
-	// (PING_TIMEOUT, milliseconds). Default DefaultPingTimeout (20s). Never zero.
+	// (PING_TIMEOUT, milliseconds). Default engine.DefaultPingTimeout (20s). Never zero.
 	PingTimeout time.Duration
 	// ConnectTimeout closes a session that joins no namespace in time, as
 	// socket.io's connectTimeout (CONNECT_TIMEOUT, milliseconds). Default
-	// DefaultConnectTimeout (45s). Never zero.
+	// engine.DefaultConnectTimeout (45s). Never zero.
 	ConnectTimeout time.Duration
 	// MaxHTTPBufferSize is the largest message or polling body accepted, in
-	// bytes (MAX_HTTP_BUFFER_SIZE). Default DefaultMaxHTTPBufferSize (1e6).
+	// bytes (MAX_HTTP_BUFFER_SIZE). Default engine.DefaultMaxPayload (1e6).
 	// Never zero.
 	MaxHTTPBufferSize int
 	// MaxConnections caps the Engine.IO sessions (WebSocket or polling) of
@@ -190,15 +198,15 @@ type Config struct {
 	TLSCertificate *tls.Certificate
 
 	// MaxSymbolsPerSocket caps market subscriptions per socket
-	// (MAX_SYMBOLS_PER_SOCKET). Default DefaultMaxSymbolsPerSocket (200).
+	// (MAX_SYMBOLS_PER_SOCKET). Default engine.DefaultMaxSymbolsPerSocket (200).
 	// Never zero.
 	MaxSymbolsPerSocket int
 	// MaxPendingBytes is the outbound backlog, in bytes, past which a socket
 	// is disconnected as a slow consumer (MAX_PENDING_BYTES). Default
-	// DefaultMaxPendingBytes (1 MiB). Never zero.
+	// engine.DefaultMaxPendingBytes (1 MiB). Never zero.
 	MaxPendingBytes int
 	// WriteTimeout bounds one write to a socket (WRITE_TIMEOUT,
-	// milliseconds). Default DefaultWriteTimeout (10s). Never zero.
+	// milliseconds). Default engine.DefaultWriteTimeout (10s). Never zero.
 	WriteTimeout time.Duration
 	// WriteCoalesce is how long a writer waits to batch more frames into one
 	// write (WRITE_COALESCE_US, microseconds). Zero, the default, means write
@@ -206,11 +214,11 @@ type Config struct {
 	WriteCoalesce time.Duration
 	// HandshakeTimeout is the time a new connection has to send its HTTP
 	// request head (HANDSHAKE_TIMEOUT, milliseconds). Default
-	// DefaultHandshakeTimeout (10s). Never zero.
+	// engine.DefaultHandshakeTimeout (10s). Never zero.
 	HandshakeTimeout time.Duration
 	// EventRatePerSocket caps client events per second per socket, with a
 	// burst of twice that (EVENT_RATE_PER_SOCKET). Default
-	// DefaultEventRatePerSocket (50). Zero means no limit.
+	// defaultEventRatePerSocket (50). Zero means no limit.
 	EventRatePerSocket int
 	// PreAuthFrames is how many WebSocket frames or polling packets a
 	// connection may send before its CONNECT succeeds (PRE_AUTH_FRAMES).
@@ -224,7 +232,7 @@ type Config struct {
 	// means one per CPU (GOMAXPROCS), decided by the engine.
 	Shards int
 	// PnLInterval is the shortest time between two live P&L updates of one
-	// position (PNL_INTERVAL_MS, milliseconds). Default DefaultPnLInterval
+	// position (PNL_INTERVAL_MS, milliseconds). Default ingest.DefaultPNLInterval
 	// (250ms). Zero means the default too (ingest.NewRouter).
 	PnLInterval time.Duration
 	// DemoFeed runs the built-in demo market feed on the embedded bus
@@ -233,10 +241,10 @@ type Config struct {
 	DemoFeed bool
 	// DemoUser is the user id (or a comma list of them) the demo feed
 	// publishes orders, positions and notifications for (DEMO_USER).
-	// Default DefaultDemoUser ("demo").
+	// Default ingest.DefaultDemoUserID ("demo").
 	DemoUser string
 	// DrainTimeout bounds the shutdown after SIGTERM/SIGINT (DRAIN_TIMEOUT,
-	// milliseconds). Default DefaultDrainTimeout (10s). Zero means close
+	// milliseconds). Default engine.DefaultDrainTimeout (10s). Zero means close
 	// every socket at once without waiting.
 	DrainTimeout time.Duration
 }
@@ -245,30 +253,33 @@ type Config struct {
 // The demo feed default depends on the environment, so it takes it.
 func defaultConfig(environment string) Config {
 	return Config{
-		Port:                DefaultPort,
+		Port:                engine.DefaultPort,
 		Environment:         environment,
-		CORSOrigins:         []string{DefaultCORSOrigin},
-		JWTLeeway:           DefaultJWTLeeway,
-		LogLevel:            DefaultLogLevel,
-		LogDirectory:        DefaultLogDirectory,
-		SocketIOPath:        DefaultSocketIOPath,
-		PingInterval:        DefaultPingInterval,
-		PingTimeout:         DefaultPingTimeout,
-		ConnectTimeout:      DefaultConnectTimeout,
-		MaxHTTPBufferSize:   DefaultMaxHTTPBufferSize,
-		MaxSymbolsPerSocket: DefaultMaxSymbolsPerSocket,
-		MaxPendingBytes:     DefaultMaxPendingBytes,
-		WriteTimeout:        DefaultWriteTimeout,
-		HandshakeTimeout:    DefaultHandshakeTimeout,
-		EventRatePerSocket:  DefaultEventRatePerSocket,
+		CORSOrigins:         []string{defaultCORSOrigin},
+		JWTLeeway:           auth.DefaultLeeway,
+		LogLevel:            defaultLogLevel,
+		LogDirectory:        defaultLogDirectory,
+		LogMaxSizeMegabytes: defaultLogMaxSizeMegabytes,
+		LogMaxAgeDays:       defaultLogMaxAgeDays,
+		LogMaxBackups:       defaultLogMaxBackups,
+		SocketIOPath:        engine.DefaultPath,
+		PingInterval:        engine.DefaultPingInterval,
+		PingTimeout:         engine.DefaultPingTimeout,
+		ConnectTimeout:      engine.DefaultConnectTimeout,
+		MaxHTTPBufferSize:   engine.DefaultMaxPayload,
+		MaxSymbolsPerSocket: engine.DefaultMaxSymbolsPerSocket,
+		MaxPendingBytes:     engine.DefaultMaxPendingBytes,
+		WriteTimeout:        engine.DefaultWriteTimeout,
+		HandshakeTimeout:    engine.DefaultHandshakeTimeout,
+		EventRatePerSocket:  defaultEventRatePerSocket,
 		PreAuthFrames:       engine.DefaultPreAuthFrames,
 		PreAuthBytes:        engine.DefaultPreAuthBytes,
-		PnLInterval:         DefaultPnLInterval,
+		PnLInterval:         ingest.DefaultPNLInterval,
 		DemoFeed:            environment == EnvironmentDevelopment,
-		DemoUser:            DefaultDemoUser,
-		DrainTimeout:        DefaultDrainTimeout,
-		UserStreams:         DefaultUserStreams,
-		RecoveryWindow:      DefaultRecoveryWindow,
+		DemoUser:            ingest.DefaultDemoUserID,
+		DrainTimeout:        engine.DefaultDrainTimeout,
+		UserStreams:         defaultUserStreams,
+		RecoveryWindow:      defaultRecoveryWindow,
 		RecoveryMaxEvents:   engine.DefaultRecoveryMaxEvents,
 		RecoveryMaxBytes:    engine.DefaultRecoveryMaxBytes,
 	}
@@ -356,6 +367,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("recovery_max_bytes", c.RecoveryMaxBytes),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_dir", c.LogDirectory),
+		slog.Int("log_max_size_mb", c.LogMaxSizeMegabytes),
+		slog.Int("log_max_age_days", c.LogMaxAgeDays),
+		slog.Int("log_max_backups", c.LogMaxBackups),
 		slog.String("socketio_path", c.SocketIOPath),
 		slog.Int64("ping_interval_ms", c.PingInterval.Milliseconds()),
 		slog.Int64("ping_timeout_ms", c.PingTimeout.Milliseconds()),

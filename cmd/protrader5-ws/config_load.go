@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/protrader5/ws-gateway/engine"
 	"github.com/protrader5/ws-gateway/ingest"
 )
 
@@ -123,7 +124,7 @@ func (p *configParser) value(variable string) (value string, ok bool) {
 }
 
 func (p *configParser) parse() Config {
-	environment := DefaultEnvironment
+	environment := defaultEnvironment
 	if value, ok := p.value("NODE_ENV"); ok {
 		switch value {
 		case EnvironmentDevelopment, EnvironmentProduction, EnvironmentTest:
@@ -159,9 +160,7 @@ func (p *configParser) parse() Config {
 			p.fail("LOG_LEVEL", "%q is not one of debug, info, warn, error", value)
 		}
 	}
-	if value, ok := p.value("LOG_DIR"); ok {
-		config.LogDirectory = value
-	}
+	p.logFiles(&config)
 	if value, ok := p.value("SOCKETIO_PATH"); ok {
 		config.SocketIOPath = p.socketIOPath(value)
 	}
@@ -191,6 +190,25 @@ func (p *configParser) parse() Config {
 	}
 	p.milliseconds("DRAIN_TIMEOUT", &config.DrainTimeout, false)
 	return config
+}
+
+// The largest rotation limits: lumberjack turns them into bytes and a
+// duration, int64 both, which larger values would overflow.
+const (
+	maxLogSizeMegabytes = math.MaxInt64 / (1 << 20)
+	maxLogAgeDays       = math.MaxInt64 / int64(24*time.Hour)
+)
+
+// logFiles parses where the log files go and when they are rotated.
+func (p *configParser) logFiles(config *Config) {
+	// Read raw, unlike the other variables: LOG_DIR set to nothing is how a
+	// container asks for stderr only, so it must not fall back to the default.
+	if value, set := p.lookup("LOG_DIR"); set {
+		config.LogDirectory = strings.TrimSpace(value)
+	}
+	p.wholeNumberAtMost("LOG_MAX_SIZE_MB", &config.LogMaxSizeMegabytes, 1, maxLogSizeMegabytes, "megabytes")
+	p.wholeNumberAtMost("LOG_MAX_AGE_DAYS", &config.LogMaxAgeDays, 0, maxLogAgeDays, "days")
+	p.wholeNumber("LOG_MAX_BACKUPS", &config.LogMaxBackups, 1, "files")
 }
 
 // port parses a TCP port number into target. It reports false only when
@@ -228,6 +246,21 @@ func (p *configParser) wholeNumber(variable string, target *int, minimum int, un
 	default:
 		*target = number
 	}
+}
+
+// wholeNumberAtMost is wholeNumber with an upper bound too.
+func (p *configParser) wholeNumberAtMost(variable string, target *int, minimum int, maximum int64, unit string) {
+	number, problems := *target, len(p.problems)
+	p.wholeNumber(variable, &number, minimum, unit)
+	if len(p.problems) > problems {
+		return
+	}
+	if int64(number) > maximum {
+		value, _ := p.value(variable)
+		p.fail(variable, "%q is too large; at most %d %s", value, maximum, unit)
+		return
+	}
+	*target = number
 }
 
 // milliseconds parses a whole, non-negative number of milliseconds; positive
@@ -311,7 +344,7 @@ func (p *configParser) origins(config *Config) {
 func (p *configParser) socketIOPath(value string) string {
 	if strings.ContainsAny(value, "?# \t") || strings.Contains(value, "//") || strings.Contains(value, "/../") {
 		p.fail("SOCKETIO_PATH", "%q is not a plain URL path such as /socket.io/", value)
-		return DefaultSocketIOPath
+		return engine.DefaultPath
 	}
 	if !strings.HasPrefix(value, "/") {
 		value = "/" + value

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/protrader5/ws-gateway/engine"
 	"github.com/protrader5/ws-gateway/ingest"
 )
 
@@ -60,6 +61,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 		{"JWTLeeway", config.JWTLeeway, 5 * time.Second},
 		{"LogLevel", config.LogLevel, slog.LevelInfo},
 		{"LogDirectory", config.LogDirectory, "logs"},
+		{"LogMaxSizeMegabytes", config.LogMaxSizeMegabytes, 100},
+		{"LogMaxAgeDays", config.LogMaxAgeDays, 7},
+		{"LogMaxBackups", config.LogMaxBackups, 5},
 		{"SocketIOPath", config.SocketIOPath, "/socket.io/"},
 		{"PingInterval", config.PingInterval, 25 * time.Second},
 		{"PingTimeout", config.PingTimeout, 20 * time.Second},
@@ -107,6 +111,9 @@ func TestLoadConfigValues(t *testing.T) {
 		"REDIS_SHARDED":          "yes",
 		"LOG_LEVEL":              "DEBUG",
 		"LOG_DIR":                "/var/log/pt5",
+		"LOG_MAX_SIZE_MB":        "20",
+		"LOG_MAX_AGE_DAYS":       "0",
+		"LOG_MAX_BACKUPS":        "3",
 		"SOCKETIO_PATH":          "ws",
 		"PING_INTERVAL":          "300",
 		"PING_TIMEOUT":           "200",
@@ -151,6 +158,9 @@ func TestLoadConfigValues(t *testing.T) {
 		{"RedisSharded", config.RedisSharded, true},
 		{"LogLevel", config.LogLevel, slog.LevelDebug},
 		{"LogDirectory", config.LogDirectory, "/var/log/pt5"},
+		{"LogMaxSizeMegabytes", config.LogMaxSizeMegabytes, 20},
+		{"LogMaxAgeDays", config.LogMaxAgeDays, 0},
+		{"LogMaxBackups", config.LogMaxBackups, 3},
 		{"SocketIOPath", config.SocketIOPath, "/ws/"},
 		{"PingInterval", config.PingInterval, 300 * time.Millisecond},
 		{"PingTimeout", config.PingTimeout, 200 * time.Millisecond},
@@ -227,6 +237,15 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{"RECOVERY_WINDOW_MS", "2m", `"2m" is not a whole number of milliseconds`},
 		{"RECOVERY_WINDOW_MS", "-1", "is negative"},
 		{"LOG_LEVEL", "verbose", `"verbose" is not one of debug, info, warn, error`},
+		{"LOG_MAX_SIZE_MB", "0", `"0" must be at least 1 (megabytes)`},
+		{"LOG_MAX_SIZE_MB", "1.5", `"1.5" is not a whole number of megabytes`},
+		{"LOG_MAX_SIZE_MB", "100MB", `"100MB" is not a whole number of megabytes`},
+		{"LOG_MAX_SIZE_MB", "8796093022208", `"8796093022208" is too large; at most 8796093022207 megabytes`},
+		{"LOG_MAX_AGE_DAYS", "-1", `"-1" is negative; want a whole number of days`},
+		{"LOG_MAX_AGE_DAYS", "7d", `"7d" is not a whole number of days`},
+		{"LOG_MAX_AGE_DAYS", "106752", `"106752" is too large; at most 106751 days`},
+		{"LOG_MAX_BACKUPS", "0", `"0" must be at least 1 (files)`},
+		{"LOG_MAX_BACKUPS", "all", `"all" is not a whole number of files`},
 		{"SOCKETIO_PATH", "/a?b", `"/a?b" is not a plain URL path`},
 		{"PING_INTERVAL", "abc", `"abc" is not a whole number of milliseconds`},
 		{"PING_INTERVAL", "-5", `"-5" is negative; want a whole number of milliseconds`},
@@ -322,7 +341,7 @@ func TestLoadConfigMetricsPortBesidePort(t *testing.T) {
 
 func TestLoadConfigEmptyValueKeepsDefault(t *testing.T) {
 	config := mustLoad(t, map[string]string{"PORT": "", "PING_INTERVAL": "  ", "JWT_SECRET": ""})
-	if config.Port != DefaultPort || config.PingInterval != DefaultPingInterval || !config.DevelopmentSecret {
+	if config.Port != engine.DefaultPort || config.PingInterval != engine.DefaultPingInterval || !config.DevelopmentSecret {
 		t.Errorf("empty values changed defaults: port %d, ping %v, development secret %v",
 			config.Port, config.PingInterval, config.DevelopmentSecret)
 	}

@@ -1,13 +1,14 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // The log files (docs/operations.md), inside Config.LogDirectory.
@@ -16,136 +17,78 @@ const (
 	errorLogName    = "error.log"
 )
 
-// NewLogger builds the process logger (docs/operations.md): JSON lines at
+// newLogger builds the process logger (docs/operations.md): JSON lines at
 // config.LogLevel and above to combined.log, JSON lines at ERROR to
-// error.log, and a copy at config.LogLevel on stderr: readable text in
-// development, JSON lines otherwise (for container log collectors). The directory is created when missing; files are appended to, so
-// a restart keeps the history. The returned function closes the files; call
-// it last, after everything that logs has stopped.
-func NewLogger(config Config) (*slog.Logger, func() error, error) {
-	return newLogger(config, os.Stderr)
-}
-
-// newLogger is NewLogger with the console writer as a parameter, for tests.
+// error.log, and a copy at config.LogLevel on console (nil for none):
+// readable text in development, JSON lines otherwise, for container log
+// collectors. Without a LogDirectory there are no files. The directory is
+// created when missing; files are appended to, so a restart keeps the
+// history, and rotated past LogMaxSizeMegabytes. The returned function
+// closes the files; call it last, after everything that logs has stopped.
 func newLogger(config Config, console io.Writer) (*slog.Logger, func() error, error) {
-	directory := config.LogDirectory
-	if directory == "" {
-		directory = DefaultLogDirectory
+	var (
+		handlers []slog.Handler
+		files    []io.Closer
+	)
+	closeFiles := func() error {
+		var failures []error
+		for _, file := range files {
+			failures = append(failures, file.Close())
+		}
+		return errors.Join(failures...)
 	}
-	if err := os.MkdirAll(directory, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("logging: %w", err)
+	if config.LogDirectory != "" {
+		if err := os.MkdirAll(config.LogDirectory, 0o755); err != nil {
+			return nil, nil, fmt.Errorf("logging: %w", err)
+		}
+		routes := []struct {
+			name    string
+			minimum slog.Level
+		}{
+			{combinedLogName, config.LogLevel},
+			{errorLogName, slog.LevelError},
+		}
+		for _, route := range routes {
+			file, err := openLogFile(config, route.name)
+			if err != nil {
+				closeFiles()
+				return nil, nil, err
+			}
+			files = append(files, file)
+			handlers = append(handlers, slog.NewJSONHandler(file, &slog.HandlerOptions{Level: route.minimum}))
+		}
 	}
-	combined, err := openLogFile(filepath.Join(directory, combinedLogName))
-	if err != nil {
-		return nil, nil, err
-	}
-	errorFile, err := openLogFile(filepath.Join(directory, errorLogName))
-	if err != nil {
-		combined.Close()
-		return nil, nil, err
-	}
-	// Each route filters by its own level; the JSON handlers themselves
-	// accept everything so that the fan-out is the single place deciding.
-	all := &slog.HandlerOptions{Level: slog.LevelDebug - 4}
-	routes := []levelRoute{
-		{minimum: config.LogLevel, handler: slog.NewJSONHandler(combined, all)},
-		{minimum: slog.LevelError, handler: slog.NewJSONHandler(errorFile, all)},
-	}
+	consoleOptions := &slog.HandlerOptions{Level: config.LogLevel}
 	switch {
 	case console == nil:
 	case config.IsDevelopment():
-		routes = append(routes, levelRoute{minimum: config.LogLevel, handler: slog.NewTextHandler(console, all)})
+		handlers = append(handlers, slog.NewTextHandler(console, consoleOptions))
 	default:
 		// Containers collect stderr (docker logs, kubectl logs): the same
 		// JSON lines as combined.log go there too.
-		routes = append(routes, levelRoute{minimum: config.LogLevel, handler: slog.NewJSONHandler(console, all)})
+		handlers = append(handlers, slog.NewJSONHandler(console, consoleOptions))
 	}
-	closeFiles := func() error {
-		return errors.Join(combined.Close(), errorFile.Close())
-	}
-	return slog.New(newFanoutHandler(routes...)), closeFiles, nil
+	return slog.New(slog.NewMultiHandler(handlers...)), closeFiles, nil
 }
 
-func openLogFile(path string) (*os.File, error) {
+// openLogFile returns the rotating writer of one log file. The file is
+// opened here, not on the first record as lumberjack would, so that an
+// unwritable LOG_DIR stops the start-up; creating it here also sets its
+// mode, which lumberjack keeps for the files that follow it (its own
+// default, 0600, would hide the logs from a collector of another user).
+func openLogFile(config Config, name string) (*lumberjack.Logger, error) {
+	path := filepath.Join(config.LogDirectory, name)
 	file, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("logging: %w", err)
 	}
-	return file, nil
-}
-
-// levelRoute sends the records at minimum or above to handler.
-type levelRoute struct {
-	minimum slog.Leveler
-	handler slog.Handler
-}
-
-// fanoutHandler is a slog.Handler that hands each record to every route whose
-// minimum level it reaches (and whose handler is enabled for it). It holds no
-// mutable state: safe for concurrent use as far as its handlers are.
-type fanoutHandler struct {
-	routes []levelRoute
-}
-
-var _ slog.Handler = (*fanoutHandler)(nil)
-
-func newFanoutHandler(routes ...levelRoute) *fanoutHandler {
-	return &fanoutHandler{routes: routes}
-}
-
-func (route levelRoute) enabled(ctx context.Context, level slog.Level) bool {
-	return level >= route.minimum.Level() && route.handler.Enabled(ctx, level)
-}
-
-// Enabled reports whether any route takes records at level, so callers skip
-// building records nobody would write.
-func (h *fanoutHandler) Enabled(ctx context.Context, level slog.Level) bool {
-	for _, route := range h.routes {
-		if route.enabled(ctx, level) {
-			return true
-		}
+	if err := file.Close(); err != nil {
+		return nil, fmt.Errorf("logging: %w", err)
 	}
-	return false
-}
-
-// Handle passes record to each route that takes its level. One failing
-// handler (a full disk) does not keep the record from the others; their
-// errors are joined.
-func (h *fanoutHandler) Handle(ctx context.Context, record slog.Record) error {
-	var failures []error
-	for _, route := range h.routes {
-		if !route.enabled(ctx, record.Level) {
-			continue
-		}
-		// Clone, because a handler may keep or modify the record's attributes.
-		if err := route.handler.Handle(ctx, record.Clone()); err != nil {
-			failures = append(failures, err)
-		}
-	}
-	return errors.Join(failures...)
-}
-
-// WithAttrs returns a fan-out whose handlers all carry attributes.
-func (h *fanoutHandler) WithAttrs(attributes []slog.Attr) slog.Handler {
-	if len(attributes) == 0 {
-		return h
-	}
-	return h.derive(func(handler slog.Handler) slog.Handler { return handler.WithAttrs(attributes) })
-}
-
-// WithGroup returns a fan-out whose handlers all open group name.
-func (h *fanoutHandler) WithGroup(name string) slog.Handler {
-	// An empty group name must be ignored (slog.Handler contract).
-	if name == "" {
-		return h
-	}
-	return h.derive(func(handler slog.Handler) slog.Handler { return handler.WithGroup(name) })
-}
-
-func (h *fanoutHandler) derive(transform func(slog.Handler) slog.Handler) *fanoutHandler {
-	routes := make([]levelRoute, len(h.routes))
-	for index, route := range h.routes {
-		routes[index] = levelRoute{minimum: route.minimum, handler: transform(route.handler)}
-	}
-	return &fanoutHandler{routes: routes}
+	return &lumberjack.Logger{
+		Filename:   path,
+		MaxSize:    config.LogMaxSizeMegabytes,
+		MaxAge:     config.LogMaxAgeDays,
+		MaxBackups: config.LogMaxBackups,
+	}, nil
 }

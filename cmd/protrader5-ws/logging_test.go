@@ -2,15 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"testing/slogtest"
 	"time"
 )
 
@@ -137,68 +134,134 @@ func TestNewLoggerUnwritableDirectory(t *testing.T) {
 	}
 }
 
-// recordingHandler remembers the levels it was given and can fail on demand.
-type recordingHandler struct {
-	levels *[]slog.Level
-	fail   error
-}
+// TestNewLoggerRotates: past LOG_MAX_SIZE_MB the file is renamed with a
+// timestamp and a new one begun, and only LOG_MAX_BACKUPS renamed files stay.
+func TestNewLoggerRotates(t *testing.T) {
+	config := defaultConfig(EnvironmentTest)
+	config.LogDirectory = t.TempDir()
+	config.LogMaxSizeMegabytes = 1
+	config.LogMaxBackups = 2
+	logger, closeFiles, err := newLogger(config, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// About 3.5 MB in records of about 1 KB: three rotations, and the
+	// oldest backup beyond two removed.
+	padding := strings.Repeat("x", 1000)
+	const records = 3500
+	for index := range records {
+		logger.Info("filler", "index", index, "padding", padding)
+	}
+	if err := closeFiles(); err != nil {
+		t.Fatal(err)
+	}
 
-func (h recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h recordingHandler) Handle(_ context.Context, record slog.Record) error {
-	*h.levels = append(*h.levels, record.Level)
-	return h.fail
-}
-func (h recordingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h recordingHandler) WithGroup(string) slog.Handler      { return h }
-
-func TestFanoutHandlerRoutesByLevel(t *testing.T) {
-	var low, high []slog.Level
-	failure := errors.New("disk full")
-	handler := newFanoutHandler(
-		levelRoute{minimum: slog.LevelInfo, handler: recordingHandler{levels: &low, fail: failure}},
-		levelRoute{minimum: slog.LevelError, handler: recordingHandler{levels: &high}},
-	)
-	ctx := context.Background()
-	if handler.Enabled(ctx, slog.LevelDebug) || !handler.Enabled(ctx, slog.LevelInfo) {
-		t.Error("Enabled does not follow the lowest route minimum (info)")
-	}
-	logger := slog.New(handler)
-	logger.Debug("d")
-	logger.Info("i")
-	logger.Error("e")
-	if len(low) != 2 || len(high) != 1 || high[0] != slog.LevelError {
-		t.Errorf("info route got %v, error route got %v; want [INFO ERROR] and [ERROR]", low, high)
-	}
-	// The failing route does not stop the other one, and its error surfaces.
-	err := handler.Handle(ctx, slog.NewRecord(time.Time{}, slog.LevelError, "x", 0))
-	if !errors.Is(err, failure) || len(high) != 2 {
-		t.Errorf("Handle error = %v with %d error records; want %v and 2", err, len(high), failure)
-	}
-	if handler.WithGroup("") != slog.Handler(handler) || handler.WithAttrs(nil) != slog.Handler(handler) {
-		t.Error("an empty group or no attributes should return the handler itself")
-	}
-}
-
-// TestFanoutHandlerConforms runs the standard library's handler checks through
-// a fan-out of one JSON handler.
-func TestFanoutHandlerConforms(t *testing.T) {
-	var out bytes.Buffer
-	handler := newFanoutHandler(levelRoute{minimum: slog.LevelInfo, handler: slog.NewJSONHandler(&out, nil)})
-	results := func() []map[string]any {
-		var records []map[string]any
-		for line := range bytes.SplitSeq(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
-			if len(line) == 0 {
-				continue
-			}
-			var record map[string]any
-			if err := json.Unmarshal(line, &record); err != nil {
-				t.Fatal(err)
-			}
-			records = append(records, record)
+	// Removing old backups happens in lumberjack's own goroutine, after the
+	// rotation: wait for it.
+	var backups []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		backups, err = filepath.Glob(filepath.Join(config.LogDirectory, "combined-*.log"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		return records
+		if len(backups) <= config.LogMaxBackups || time.Now().After(deadline) {
+			break
+		}
 	}
-	if err := slogtest.TestHandler(handler, results); err != nil {
-		t.Error(err)
+	if len(backups) != config.LogMaxBackups {
+		t.Fatalf("backups of combined.log = %v; want %d", backups, config.LogMaxBackups)
+	}
+	const megabyte = 1 << 20
+	lastIndex := -1.0
+	for _, path := range append(backups, filepath.Join(config.LogDirectory, combinedLogName)) {
+		info, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Size() > megabyte {
+			t.Errorf("%s holds %d bytes; want at most %d", filepath.Base(path), info.Size(), megabyte)
+		}
+		if info.Mode().Perm() != 0o644 {
+			t.Errorf("%s has mode %v; want 0644", filepath.Base(path), info.Mode().Perm())
+		}
+		// Whole records only, in order across the files: a rotation
+		// never splits a line.
+		for _, record := range readJSONLines(t, path) {
+			index := record["index"].(float64)
+			if index <= lastIndex {
+				t.Fatalf("%s: record %v after %v", filepath.Base(path), index, lastIndex)
+			}
+			lastIndex = index
+		}
+	}
+	if lastIndex != records-1 {
+		t.Errorf("last record %v; want %d", lastIndex, records-1)
+	}
+	// error.log saw no error and was never rotated.
+	if errorBackups, _ := filepath.Glob(filepath.Join(config.LogDirectory, "error-*.log")); len(errorBackups) != 0 {
+		t.Errorf("error.log rotated: %v", errorBackups)
+	}
+}
+
+// LOG_DIR is the one variable whose empty value is not its default: it
+// turns the log files off.
+func TestLoadConfigLogDirectoryEmptyIsNotUnset(t *testing.T) {
+	tests := []struct {
+		name      string
+		variables map[string]string
+		want      string
+	}{
+		{"unset", nil, "logs"},
+		{"empty", map[string]string{"LOG_DIR": ""}, ""},
+		{"blank", map[string]string{"LOG_DIR": "  "}, ""},
+		{"set", map[string]string{"LOG_DIR": " /var/log/pt5 "}, "/var/log/pt5"},
+	}
+	for _, test := range tests {
+		if got := mustLoad(t, test.variables).LogDirectory; got != test.want {
+			t.Errorf("%s LOG_DIR: LogDirectory = %q; want %q", test.name, got, test.want)
+		}
+	}
+	// The environment's empty value wins over a .env file's directory.
+	dotenvPath := filepath.Join(t.TempDir(), ".env")
+	if err := os.WriteFile(dotenvPath, []byte("LOG_DIR=logs\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config, err := LoadConfig(lookupFrom(map[string]string{"LOG_DIR": ""}), dotenvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if config.LogDirectory != "" {
+		t.Errorf("LOG_DIR= over a .env LOG_DIR=logs: LogDirectory = %q; want empty", config.LogDirectory)
+	}
+}
+
+// TestNewLoggerWithoutDirectory: an empty LogDirectory (LOG_DIR=) writes no
+// file anywhere, and the console still gets every record.
+func TestNewLoggerWithoutDirectory(t *testing.T) {
+	workingDirectory := t.TempDir()
+	t.Chdir(workingDirectory)
+	config := mustLoad(t, map[string]string{"NODE_ENV": "production", "JWT_SECRET": "a private secret", "LOG_DIR": ""})
+	if config.LogDirectory != "" {
+		t.Fatalf("LOG_DIR= gives LogDirectory %q; want empty", config.LogDirectory)
+	}
+	var console bytes.Buffer
+	logger, closeFiles, err := newLogger(config, &console)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger.Info("info")
+	logger.Error("error")
+	if err := closeFiles(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(workingDirectory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("working directory holds %v; want nothing", entries)
+	}
+	if got := strings.Count(console.String(), "\n"); got != 2 {
+		t.Errorf("console = %q; want two JSON lines", console.String())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,30 +19,111 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/auth"
 	"github.com/protrader5/ws-gateway/ingest"
 )
 
 // runServe runs the gateway until ctx is cancelled, then drains it within
 // DRAIN_TIMEOUT (docs/delivery.md, the drain).
 func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
-	auth, err := engine.NewAuthenticator(engine.AuthOptions{
+	gateway, err := newServer(config, logger)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	source, err := gateway.startSource()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer source.stop()
+	listening, err := gateway.listen()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if listening.metrics != nil {
+		// Stopped last, after the engine has drained, so that a scrape
+		// during the drain still sees it.
+		defer listening.metrics.Shutdown()
+	}
+	return gateway.serveUntilDone(ctx, listening.gateway, source)
+}
+
+// server is the engine with what feeds and observes it, built before
+// anything listens.
+type server struct {
+	config   Config
+	logger   *slog.Logger
+	settings engine.Config
+	engine   *engine.Engine
+	router   *ingest.Router
+	// registry collects the metrics that metricsHandler serves.
+	registry       *prometheus.Registry
+	metricsHandler http.Handler
+	// The engine needs the source's snapshots, readiness and sessions, and
+	// the source needs the engine to publish into: late and sessions are
+	// bound to the source after the engine is built, before it serves.
+	late     *lateSource
+	sessions *lateSessions
+}
+
+// newServer builds the engine and the router that feeds it, and registers
+// their metrics.
+func newServer(config Config, logger *slog.Logger) (*server, error) {
+	authenticator, err := newAuthenticator(config)
+	if err != nil {
+		return nil, err
+	}
+	s := &server{
+		config:   config,
+		logger:   logger,
+		registry: newRegistry(),
+		late:     &lateSource{},
+		sessions: &lateSessions{},
+	}
+	s.metricsHandler = promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+	s.settings = engineConfig(config)
+	s.settings.Auth = authenticator
+	s.settings.Snapshots = s.late
+	s.settings.Ready = s.late.Ready
+	s.settings.Logger = logger
+	if config.MetricsPort == 0 {
+		// Otherwise the engine has no /metrics: it answers 404 there.
+		s.settings.Metrics = s.metricsHandler
+	}
+	if s.settings.StreamOffsets {
+		s.settings.Sessions = s.sessions
+	}
+	if s.engine, err = engine.New(s.settings); err != nil {
+		return nil, err
+	}
+	s.registry.MustRegister(s.engine.Collector())
+	s.router = ingest.NewRouter(s.engine, ingest.RouterOptions{PNLInterval: config.PnLInterval, Logger: logger})
+	s.registry.MustRegister(newIngestCollector(s.router))
+	return s, nil
+}
+
+func newAuthenticator(config Config) (*auth.Authenticator, error) {
+	return auth.New(auth.Options{
 		Secret:    config.JWTSecret,
 		PublicKey: config.JWTPublicKey,
 		Issuer:    config.JWTIssuer,
 		Audience:  config.JWTAudience,
 		Leeway:    config.JWTLeeway,
 	})
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
+}
 
-	// The engine needs the source's snapshots and readiness, and the source
-	// needs the engine to publish into: late binds them before Serve.
-	late := &lateSource{}
+// newRegistry returns a registry holding the Go runtime and process metrics;
+// the engine, ingest and Redis collectors join it as they are built.
+func newRegistry() *prometheus.Registry {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metricsHandler := promhttp.HandlerFor(registry, promhttp.HandlerOpts{})
-	engineConfig := engine.Config{
+	return registry
+}
+
+// engineConfig maps the settings onto the engine's, leaving out what is
+// built at start-up (authenticator, sources, metrics, logger). It reads
+// nothing else, so a test can hold its defaults against the engine's.
+func engineConfig(config Config) engine.Config {
+	settings := engine.Config{
 		Address:             net.JoinHostPort("", strconv.Itoa(config.Port)),
 		Path:                config.SocketIOPath,
 		PingInterval:        config.PingInterval,
@@ -66,128 +148,163 @@ func runServe(ctx context.Context, config Config, logger *slog.Logger) error {
 		RecoveryWindow:      config.RecoveryWindow,
 		RecoveryMaxEvents:   config.RecoveryMaxEvents,
 		RecoveryMaxBytes:    config.RecoveryMaxBytes,
-		Auth:                auth,
-		Snapshots:           late,
-		Ready:               late.Ready,
-		Logger:              logger,
-	}
-	if config.MetricsPort == 0 {
-		// Otherwise the engine has no /metrics: it answers 404 there.
-		engineConfig.Metrics = metricsHandler
+		// With streams every gateway reads every entry: offsets are entry
+		// IDs and sessions live in Redis, so a client recovers on any gateway.
+		StreamOffsets: config.RedisURL != "" && config.UserStreams == ingest.Streams,
 	}
 	if config.TLSCertificate != nil {
 		// With TLS the engine serves wss:// and https:// on the same port
 		// from the standard library (netpoll has no TLS).
-		engineConfig.TLS = &tls.Config{Certificates: []tls.Certificate{*config.TLSCertificate}, MinVersion: tls.VersionTLS12}
+		settings.TLS = &tls.Config{Certificates: []tls.Certificate{*config.TLSCertificate}, MinVersion: tls.VersionTLS12}
 	}
-	// With streams every gateway reads every entry: offsets are entry IDs
-	// and sessions live in Redis, so a client recovers on any gateway.
-	sessions := &lateSessions{}
-	if config.RedisURL != "" && config.UserStreams == ingest.Streams {
-		engineConfig.StreamOffsets = true
-		engineConfig.Sessions = sessions
-	}
-	gateway, err := engine.New(engineConfig)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	registry.MustRegister(gateway.Collector())
+	return settings
+}
 
-	router := ingest.NewRouter(gateway, ingest.RouterOptions{PNLInterval: config.PnLInterval, Logger: logger})
-	registry.MustRegister(newIngestCollector(router))
-	sourceContext, stopSource := context.WithCancel(context.Background())
-	defer stopSource()
-	var (
-		source    ingest.Source
-		workers   sync.WaitGroup
-		sourceErr = make(chan error, 1)
-	)
-	if config.RedisURL == "" {
-		bus := ingest.NewBus(router)
-		source, late.snapshots = bus, bus
-		if config.UserStreams == ingest.Streams {
-			logger.Warn("USER_STREAMS=streams needs REDIS_URL; the embedded bus delivers on this node only, as pubsub does")
-		}
-		if config.DemoFeed {
-			users := strings.Split(config.DemoUser, ",")
-			demo := ingest.NewDemoFeed(bus, ingest.DemoOptions{UserID: users[0], UserIDs: users[1:]})
-			workers.Go(func() { _ = demo.Run(sourceContext) })
-			logger.Info("demo feed on", slog.String("user_id", config.DemoUser))
-		}
+// messageSource is the running message source and the goroutines that
+// serve it (the source itself, the demo feed, the session store).
+type messageSource struct {
+	cancel  context.CancelFunc
+	workers sync.WaitGroup
+	// failed receives the error of a source that stops on its own.
+	failed chan error
+}
+
+// stop ends the source's goroutines and waits for them. It may be called
+// again: the second call finds them gone.
+func (m *messageSource) stop() {
+	m.cancel()
+	m.workers.Wait()
+}
+
+// startSource attaches the message source, the embedded bus or Redis, to
+// the engine and runs it until the returned source's stop.
+func (s *server) startSource() (*messageSource, error) {
+	// Not derived from the serve context: the source keeps feeding the
+	// engine while it drains, until stop.
+	sourceContext, cancel := context.WithCancel(context.Background())
+	running := &messageSource{cancel: cancel, failed: make(chan error, 1)}
+	var source ingest.Source
+	if s.config.RedisURL == "" {
+		source = s.startEmbeddedBus(sourceContext, running)
 	} else {
-		redis, err := ingest.NewRedis(ingest.RedisOptions{
-			URL:       config.RedisURL,
-			Prefix:    config.RedisPrefix,
-			Sharded:   config.RedisSharded,
-			TLSCAFile: config.RedisTLSCAFile,
-			Router:    router,
-			Logger:    logger,
-			// With streams a starting gateway reads back as far as clients
-			// may ask to recover from.
-			UserStreams:    config.UserStreams,
-			RecoveryWindow: config.RecoveryWindow,
-		})
+		redis, err := s.attachRedis(sourceContext, running)
 		if err != nil {
-			return fmt.Errorf("serve: %w", err)
+			running.stop()
+			return nil, err
 		}
-		source, late.snapshots = redis, redis
-		registry.MustRegister(newRedisCollector(redis))
-		if engineConfig.StreamOffsets {
-			store := redis.Sessions(gateway.ReleaseSession)
-			sessions.store.Store(store)
-			workers.Go(func() { _ = store.Run(sourceContext) })
-		}
+		source = redis
 	}
-	late.source = source
-	workers.Go(func() {
+	s.late.source = source
+	running.workers.Go(func() {
 		if err := source.Run(sourceContext); err != nil {
-			sourceErr <- err
+			running.failed <- err
 		}
 	})
+	return running, nil
+}
 
-	listener, err := net.Listen("tcp", engineConfig.Address)
+// startEmbeddedBus returns the in-process bus, with the demo feed running
+// on it when DEMO_FEED is on.
+func (s *server) startEmbeddedBus(sourceContext context.Context, running *messageSource) ingest.Source {
+	bus := ingest.NewBus(s.router)
+	s.late.snapshots = bus
+	if s.config.UserStreams == ingest.Streams {
+		s.logger.Warn("USER_STREAMS=streams needs REDIS_URL; the embedded bus delivers on this node only, as pubsub does")
+	}
+	if s.config.DemoFeed {
+		users := strings.Split(s.config.DemoUser, ",")
+		demo := ingest.NewDemoFeed(bus, ingest.DemoOptions{UserID: users[0], UserIDs: users[1:]})
+		running.workers.Go(func() { _ = demo.Run(sourceContext) })
+		s.logger.Info("demo feed on", slog.String("user_id", s.config.DemoUser))
+	}
+	return bus
+}
+
+// attachRedis connects the Redis source and, with stream offsets, runs its
+// session store.
+func (s *server) attachRedis(sourceContext context.Context, running *messageSource) (*ingest.Redis, error) {
+	redis, err := ingest.NewRedis(ingest.RedisOptions{
+		URL:       s.config.RedisURL,
+		Prefix:    s.config.RedisPrefix,
+		Sharded:   s.config.RedisSharded,
+		TLSCAFile: s.config.RedisTLSCAFile,
+		Router:    s.router,
+		Logger:    s.logger,
+		// With streams a starting gateway reads back as far as clients
+		// may ask to recover from.
+		UserStreams:    s.config.UserStreams,
+		RecoveryWindow: s.config.RecoveryWindow,
+	})
 	if err != nil {
-		stopSource()
-		workers.Wait()
-		return fmt.Errorf("serve: %w", err)
+		return nil, err
 	}
-	var metrics *metricsServer
-	if config.MetricsPort != 0 {
-		metrics, err = listenMetrics(config.MetricsPort, metricsHandler, config.HandshakeTimeout, logger)
-		if err != nil {
-			listener.Close()
-			stopSource()
-			workers.Wait()
-			return fmt.Errorf("serve: %w", err)
-		}
-		// Stopped last, after the engine has drained, so that a scrape
-		// during the drain still sees it.
-		defer metrics.Shutdown()
-		logger.Info("metrics listening", slog.String("address", metrics.Address().String()), slog.String("path", "/metrics"))
+	s.late.snapshots = redis
+	s.registry.MustRegister(newRedisCollector(redis))
+	if s.settings.StreamOffsets {
+		store := redis.Sessions(s.engine.ReleaseSession)
+		s.sessions.store.Store(store)
+		running.workers.Go(func() { _ = store.Run(sourceContext) })
 	}
-	served := make(chan error, 1)
-	go func() { served <- gateway.Serve(listener) }()
-	logger.Info("gateway listening", slog.String("address", listener.Addr().String()), slog.String("path", config.SocketIOPath))
+	return redis, nil
+}
 
+// listeners are the gateway's port and, with METRICS_PORT, the server of
+// /metrics on its own port (nil without).
+type listeners struct {
+	gateway net.Listener
+	metrics *metricsServer
+}
+
+// listen opens the ports. Nothing is left open when it fails.
+func (s *server) listen() (listeners, error) {
+	listener, err := net.Listen("tcp", s.settings.Address)
+	if err != nil {
+		return listeners{}, err
+	}
+	if s.config.MetricsPort == 0 {
+		return listeners{gateway: listener}, nil
+	}
+	metrics, err := listenMetrics(s.config.MetricsPort, s.metricsHandler, s.config.HandshakeTimeout, s.logger)
+	if err != nil {
+		listener.Close()
+		return listeners{}, err
+	}
+	s.logger.Info("metrics listening", slog.String("address", metrics.Address().String()), slog.String("path", "/metrics"))
+	return listeners{gateway: listener, metrics: metrics}, nil
+}
+
+// serveUntilDone serves on listener until ctx is cancelled or the source
+// fails, then drains. The source's failure is returned before the drain's.
+func (s *server) serveUntilDone(ctx context.Context, listener net.Listener, source *messageSource) error {
+	served := make(chan error, 1)
+	go func() { served <- s.engine.Serve(listener) }()
+	s.logger.Info("gateway listening", slog.String("address", listener.Addr().String()), slog.String("path", s.config.SocketIOPath))
+
+	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-served:
-		stopSource()
-		workers.Wait()
+		source.stop()
 		return fmt.Errorf("serve: %w", err)
-	case err = <-sourceErr:
-		logger.Error("message source stopped", slog.Any("error", err))
+	case err = <-source.failed:
+		s.logger.Error("message source stopped", slog.Any("error", err))
 	}
-	drainContext, cancel := context.WithTimeout(context.Background(), config.DrainTimeout)
-	defer cancel()
-	shutdownErr := gateway.Shutdown(drainContext)
-	stopSource()
-	workers.Wait()
+	shutdownErr := s.drain(source)
 	<-served
 	if err != nil {
 		return err
 	}
 	return shutdownErr
+}
+
+// drain shuts the engine down within DRAIN_TIMEOUT, then stops the source,
+// which feeds the sockets until they are gone.
+func (s *server) drain(source *messageSource) error {
+	drainContext, cancel := context.WithTimeout(context.Background(), s.config.DrainTimeout)
+	defer cancel()
+	err := s.engine.Shutdown(drainContext)
+	source.stop()
+	return err
 }
 
 // lateSource forwards the engine's snapshot reads and readiness checks to

@@ -12,7 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/auth"
 )
 
 // DefaultTokenTTL is the lifetime of a token made by the token subcommand.
@@ -36,8 +36,8 @@ func mintTokenWithClaims(secret []byte, userID string, ttl time.Duration, issuer
 	switch {
 	case len(secret) == 0:
 		return "", errors.New("token: no secret to sign with")
-	case !engine.ValidUserID(userID):
-		return "", fmt.Errorf("token: user id %q is not one the gateway serves (non-empty, at most %d bytes of UTF-8)", userID, engine.MaxUserIDBytes)
+	case !auth.ValidUserID(userID):
+		return "", fmt.Errorf("token: user id %q is not one the gateway serves (non-empty, at most %d bytes of UTF-8)", userID, auth.MaxUserIDBytes)
 	case ttl <= 0:
 		return "", fmt.Errorf("token: ttl %v is not positive", ttl)
 	}

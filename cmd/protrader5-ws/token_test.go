@@ -8,7 +8,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/auth"
 )
 
 // verify parses token the way the gateway is meant to (DESIGN: one parser,
@@ -18,7 +18,7 @@ func verify(t *testing.T, token string, secret []byte, issuer, audience string, 
 	options := []jwt.ParserOption{
 		jwt.WithValidMethods([]string{"HS256"}),
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(DefaultJWTLeeway),
+		jwt.WithLeeway(auth.DefaultLeeway),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	}
 	if issuer != "" {
@@ -50,7 +50,7 @@ func TestMintTokenRoundTrip(t *testing.T) {
 	if _, err := verify(t, token, []byte("other"), "", "", now); err == nil {
 		t.Error("token verified with the wrong secret")
 	}
-	if _, err := verify(t, token, secret, "", "", now.Add(time.Hour+DefaultJWTLeeway+time.Second)); err == nil ||
+	if _, err := verify(t, token, secret, "", "", now.Add(time.Hour+auth.DefaultLeeway+time.Second)); err == nil ||
 		!strings.Contains(err.Error(), "expired") {
 		t.Errorf("expired token: error = %v; want expired", err)
 	}
@@ -182,12 +182,12 @@ func TestTokenCommandRefusals(t *testing.T) {
 }
 
 func TestMintTokenRefusesUserIDsTheGatewayRefuses(t *testing.T) {
-	for _, userID := range []string{"", strings.Repeat("u", engine.MaxUserIDBytes+1), "bad\xff"} {
+	for _, userID := range []string{"", strings.Repeat("u", auth.MaxUserIDBytes+1), "bad\xff"} {
 		if _, err := mintToken([]byte("secret"), userID, time.Hour, "", "", time.Now()); err == nil {
 			t.Errorf("mintToken(user %q) succeeded; the gateway would refuse the token", userID)
 		}
 	}
-	if _, err := mintToken([]byte("secret"), strings.Repeat("u", engine.MaxUserIDBytes), time.Hour, "", "", time.Now()); err != nil {
-		t.Errorf("mintToken(user of %d bytes) = %v", engine.MaxUserIDBytes, err)
+	if _, err := mintToken([]byte("secret"), strings.Repeat("u", auth.MaxUserIDBytes), time.Hour, "", "", time.Now()); err != nil {
+		t.Errorf("mintToken(user of %d bytes) = %v", auth.MaxUserIDBytes, err)
 	}
 }

@@ -1,4 +1,8 @@
-package engine
+// Package auth verifies the JWTs clients present on Socket.IO CONNECT and
+// holds the one rule for which user ids the gateway serves. It keeps no
+// connection state: the engine asks it about a token, ingest and the token
+// subcommand ask it about a user id.
+package auth
 
 import (
 	"crypto"
@@ -12,13 +16,15 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// AuthCode is the data.code of a refused CONNECT (docs/protocol.md, authentication).
-type AuthCode string
+// Code is the data.code of a refused CONNECT (docs/protocol.md,
+// authentication). The empty Code means the token was accepted.
+type Code string
 
+// The codes a refused CONNECT carries; clients match on these strings.
 const (
-	TokenMissing AuthCode = "TOKEN_MISSING"
-	TokenInvalid AuthCode = "TOKEN_INVALID"
-	TokenExpired AuthCode = "TOKEN_EXPIRED"
+	TokenMissing Code = "TOKEN_MISSING"
+	TokenInvalid Code = "TOKEN_INVALID"
+	TokenExpired Code = "TOKEN_EXPIRED"
 )
 
 // DefaultLeeway is the clock skew allowed on exp and nbf.
@@ -37,9 +43,9 @@ func ValidUserID(s string) bool {
 	return len(s) > 0 && len(s) <= MaxUserIDBytes && utf8.ValidString(s)
 }
 
-// AuthOptions configures an Authenticator. At least one of Secret and
+// Options configures an Authenticator. At least one of Secret and
 // PublicKey must be set.
-type AuthOptions struct {
+type Options struct {
 	// Secret verifies HS256 tokens.
 	Secret []byte
 	// PublicKey verifies RS256 (*rsa.PublicKey) or ES256 (*ecdsa.PublicKey) tokens.
@@ -68,10 +74,10 @@ type Authenticator struct {
 	publicKey crypto.PublicKey
 }
 
-// NewAuthenticator builds the one parser used for every token: the accepted
+// New builds the one parser used for every token: the accepted
 // algorithms are pinned to the configured keys, so neither "none" nor an
 // HS256 token signed with the RSA public key is accepted.
-func NewAuthenticator(options AuthOptions) (*Authenticator, error) {
+func New(options Options) (*Authenticator, error) {
 	var methods []string
 	if len(options.Secret) > 0 {
 		methods = append(methods, jwt.SigningMethodHS256.Alg())
@@ -90,13 +96,13 @@ func NewAuthenticator(options AuthOptions) (*Authenticator, error) {
 		case 521:
 			methods = append(methods, jwt.SigningMethodES512.Alg())
 		default:
-			return nil, fmt.Errorf("engine: unsupported EC curve %s", key.Curve.Params().Name)
+			return nil, fmt.Errorf("auth: unsupported EC curve %s", key.Curve.Params().Name)
 		}
 	default:
-		return nil, fmt.Errorf("engine: unsupported public key type %T", options.PublicKey)
+		return nil, fmt.Errorf("auth: unsupported public key type %T", options.PublicKey)
 	}
 	if len(methods) == 0 {
-		return nil, errors.New("engine: authenticator needs a secret or a public key")
+		return nil, errors.New("auth: authenticator needs a secret or a public key")
 	}
 	leeway := options.Leeway
 	if leeway <= 0 {
@@ -140,11 +146,11 @@ func (a *Authenticator) keyFor(token *jwt.Token) (any, error) {
 			return key, nil
 		}
 	}
-	return nil, errors.New("engine: no key for the token's algorithm")
+	return nil, errors.New("auth: no key for the token's algorithm")
 }
 
 // Verify checks token and returns its holder, or the code to refuse it with.
-func (a *Authenticator) Verify(token string) (Identity, AuthCode) {
+func (a *Authenticator) Verify(token string) (Identity, Code) {
 	if token == "" {
 		return Identity{}, TokenMissing
 	}

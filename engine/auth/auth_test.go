@@ -1,4 +1,4 @@
-package engine
+package auth
 
 import (
 	"crypto/ecdsa"
@@ -26,26 +26,26 @@ func TestAuthenticatorPinsAlgorithmsToKeys(t *testing.T) {
 	}
 	cases := []struct {
 		name    string
-		options AuthOptions
+		options Options
 		token   string
-		want    AuthCode
+		want    Code
 	}{
-		{"RS256 with the RSA key", AuthOptions{PublicKey: &rsaKey.PublicKey}, sign(jwt.SigningMethodRS256, rsaKey), ""},
-		{"ES256 with a P-256 key", AuthOptions{PublicKey: &ecKey256.PublicKey}, sign(jwt.SigningMethodES256, ecKey256), ""},
-		{"ES384 with a P-384 key", AuthOptions{PublicKey: &ecKey384.PublicKey}, sign(jwt.SigningMethodES384, ecKey384), ""},
-		{"ES256 token against a P-384 key", AuthOptions{PublicKey: &ecKey384.PublicKey}, sign(jwt.SigningMethodES256, ecKey256), TokenInvalid},
-		{"HS256 when only RSA is configured", AuthOptions{PublicKey: &rsaKey.PublicKey}, sign(jwt.SigningMethodHS256, []byte("x")), TokenInvalid},
-		{"both configured, HS256", AuthOptions{Secret: []byte("s"), PublicKey: &rsaKey.PublicKey}, sign(jwt.SigningMethodHS256, []byte("s")), ""},
-		{"both configured, RS256", AuthOptions{Secret: []byte("s"), PublicKey: &rsaKey.PublicKey}, sign(jwt.SigningMethodRS256, rsaKey), ""},
-		{"HS384 is not pinned", AuthOptions{Secret: []byte("s")}, sign(jwt.SigningMethodHS384, []byte("s")), TokenInvalid},
+		{"RS256 with the RSA key", Options{PublicKey: &rsaKey.PublicKey}, sign(jwt.SigningMethodRS256, rsaKey), ""},
+		{"ES256 with a P-256 key", Options{PublicKey: &ecKey256.PublicKey}, sign(jwt.SigningMethodES256, ecKey256), ""},
+		{"ES384 with a P-384 key", Options{PublicKey: &ecKey384.PublicKey}, sign(jwt.SigningMethodES384, ecKey384), ""},
+		{"ES256 token against a P-384 key", Options{PublicKey: &ecKey384.PublicKey}, sign(jwt.SigningMethodES256, ecKey256), TokenInvalid},
+		{"HS256 when only RSA is configured", Options{PublicKey: &rsaKey.PublicKey}, sign(jwt.SigningMethodHS256, []byte("x")), TokenInvalid},
+		{"both configured, HS256", Options{Secret: []byte("s"), PublicKey: &rsaKey.PublicKey}, sign(jwt.SigningMethodHS256, []byte("s")), ""},
+		{"both configured, RS256", Options{Secret: []byte("s"), PublicKey: &rsaKey.PublicKey}, sign(jwt.SigningMethodRS256, rsaKey), ""},
+		{"HS384 is not pinned", Options{Secret: []byte("s")}, sign(jwt.SigningMethodHS384, []byte("s")), TokenInvalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			auth, err := NewAuthenticator(tc.options)
+			authenticator, err := New(tc.options)
 			if err != nil {
 				t.Fatal(err)
 			}
-			identity, code := auth.Verify(tc.token)
+			identity, code := authenticator.Verify(tc.token)
 			if code != tc.want {
 				t.Fatalf("Verify = %q; want %q", code, tc.want)
 			}
@@ -54,7 +54,7 @@ func TestAuthenticatorPinsAlgorithmsToKeys(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewAuthenticator(AuthOptions{}); err == nil {
+	if _, err := New(Options{}); err == nil {
 		t.Fatal("an authenticator with no key was built")
 	}
 }
@@ -63,7 +63,7 @@ func TestAuthenticatorPinsAlgorithmsToKeys(t *testing.T) {
 // no message could be routed to is refused at connect.
 func TestAuthenticatorUserIDLimit(t *testing.T) {
 	secret := []byte("s")
-	auth, err := NewAuthenticator(AuthOptions{Secret: secret})
+	authenticator, err := New(Options{Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestAuthenticatorUserIDLimit(t *testing.T) {
 	cases := []struct {
 		name   string
 		claims jwt.MapClaims
-		want   AuthCode
+		want   Code
 	}{
 		{"sub of 128 bytes", jwt.MapClaims{"sub": longest}, ""},
 		{"sub of 129 bytes", jwt.MapClaims{"sub": longest + "u"}, TokenInvalid},
@@ -91,7 +91,7 @@ func TestAuthenticatorUserIDLimit(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			identity, code := auth.Verify(sign(tc.claims))
+			identity, code := authenticator.Verify(sign(tc.claims))
 			if code != tc.want {
 				t.Fatalf("Verify = %q; want %q", code, tc.want)
 			}
