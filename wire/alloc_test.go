@@ -2,6 +2,8 @@ package wire
 
 import (
 	"testing"
+
+	"github.com/gobwas/ws"
 )
 
 // The hot path builds every outgoing frame with these functions and parses
@@ -19,6 +21,7 @@ func TestAllocations(t *testing.T) {
 	dst := make([]byte, 0, 1<<17)
 	large := make([]byte, 70000)
 	header := []byte{0x81, 0xfe, 0x01, 0x00, 1, 2, 3, 4}
+	closeBody := []byte{0x03, 0xe9, 'b', 'y', 'e'}
 	message := []byte(`42["subscribe:market",{"symbols":["BTCUSD"]}]`)
 	socketPacket := []byte(`2/admin,12["subscribe:market",{"symbols":["BTCUSD","ETHUSD"]}]`)
 	tests := []struct {
@@ -52,7 +55,12 @@ func TestAllocations(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "Unmask", run: func() { Unmask(large, [4]byte{1, 2, 3, 4}, 3) }},
+		{name: "ws.Cipher, the engine's unmasking", run: func() { ws.Cipher(large, [4]byte{1, 2, 3, 4}, 3) }},
+		{name: "ParseClosePayload", run: func() {
+			if _, _, err := ParseClosePayload(closeBody); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{name: "ParsePacket", run: func() {
 			if _, err := ParsePacket(message); err != nil {
 				t.Fatal(err)

@@ -16,10 +16,13 @@
 //     name and raw JSON arguments, and the Append* builders write complete
 //     Engine.IO message texts ("42[...]") for the server's packets.
 //     Spec: https://github.com/socketio/socket.io-protocol (v5).
-//   - RFC 6455 frames (frame.go): header parsing with the §5.2/§5.5 checks,
-//     unmasking (§5.3), and the unmasked server frame built by hand in one
-//     buffer (header + payload) so that one frame can be shared by every
-//     connection, with no allocation beyond growing the caller's buffer.
+//   - RFC 6455 frames, in gobwas/ws's vocabulary (frame.go: OpCode,
+//     FrameHeader and StatusCode are its types): header parsing in place
+//     with the §5.2/§5.5 checks (frameread.go), the unmasked server frame
+//     built in one buffer (header + payload) so that one frame can be shared
+//     by every connection, with no allocation beyond growing the caller's
+//     buffer (framewrite.go), and close frames (close.go). Unmasking (§5.3)
+//     is ws.Cipher.
 //   - A small JSON scanner (json.go) that validates like JSON.parse
 //     (RFC 8259) and walks a top-level array without decoding it.
 //
