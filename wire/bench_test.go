@@ -2,10 +2,18 @@ package wire
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/bytedance/sonic"
 	"github.com/gobwas/ws"
+)
+
+var (
+	tick      = []byte(`{"symbol":"BTCUSD","price":50123.45,"volume":12.5,"high24h":51000,"low24h":49000,"change24h":120.5,"changePercent24h":0.24,"timestamp":1764057600000}`)
+	sinkBytes []byte
 )
 
 func BenchmarkAppendFrame(b *testing.B) {
@@ -134,5 +142,38 @@ func BenchmarkUnmask(b *testing.B) {
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {
 		ws.Cipher(payload, [4]byte{1, 2, 3, 4}, 1)
+	}
+}
+
+// BenchmarkValidJSON compares the validators validJSON could use on client
+// event payloads (json.go): encoding/json's and sonic's.
+func BenchmarkValidJSON(b *testing.B) {
+	inputs := []struct {
+		name  string
+		input string
+	}{
+		{name: "subscribe", input: `["subscribe:market",{"symbols":["BTCUSD","ETHUSD","SOLUSD"]}]`},
+		{name: "symbols=100", input: `["subscribe:market",{"symbols":[` + strings.Repeat(`"BTCUSD.PERP",`, 99) + `"ETHUSD"]}]`},
+	}
+	validators := []struct {
+		name  string
+		valid func([]byte) bool
+	}{
+		{name: "encoding/json", valid: json.Valid},
+		{name: "sonic", valid: sonic.Valid},
+	}
+	for _, input := range inputs {
+		data := []byte(input.input)
+		for _, validator := range validators {
+			b.Run(input.name+"/"+validator.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					if !validator.valid(data) {
+						b.Fatal("invalid")
+					}
+				}
+			})
+		}
 	}
 }

@@ -23,8 +23,10 @@
 //     by every connection, with no allocation beyond growing the caller's
 //     buffer (framewrite.go), and close frames (close.go). Unmasking (§5.3)
 //     is ws.Cipher.
-//   - A small JSON scanner (json.go) that validates like JSON.parse
-//     (RFC 8259) and walks a top-level array without decoding it.
+//   - JSON (json.go, jsonstring.go): client payloads validated by
+//     encoding/json.Valid (RFC 8259 as JSON.parse reads it, at most 10,000
+//     levels deep), then a top-level array walked without decoding it;
+//     strings escaped and unescaped.
 //
 // What is not here: sockets, the WebSocket handshake (gobwas/ws in package
 // engine), frame reassembly and UTF-8 checks across fragments, heartbeats,
