@@ -14,10 +14,8 @@ import (
 	"github.com/bytedance/sonic"
 	"github.com/bytedance/sonic/ast"
 	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/wire"
 )
-
-// maxSymbolBytes is the longest symbol ^[A-Z0-9][A-Z0-9._:/-]{0,31}$ allows.
-const maxSymbolBytes = 32
 
 // maxInternedSymbols bounds the symbol table so a publisher inventing
 // symbols cannot grow it without limit; past it symbols are copied per tick.
@@ -98,7 +96,7 @@ func (r *Router) decodeTick(tick []byte) (tickFields, Reason, bool) {
 		return fields, ReasonDuplicateKey, false
 	}
 	symbol, ok := rawString(value)
-	if !ok || !validSymbol(symbol) {
+	if !ok || !wire.ValidSymbol(symbol) {
 		return fields, ReasonInvalidSymbol, false
 	}
 	fields.symbol = r.symbols.intern(symbol)
@@ -205,28 +203,6 @@ func rawString(raw []byte) (string, bool) {
 	}
 	return jsonString(raw)
 }
-
-// validSymbol reports whether s matches ^[A-Z0-9][A-Z0-9._:/-]{0,31}$, the
-// market symbols clients may subscribe to (docs/protocol.md).
-func validSymbol(s string) bool {
-	if len(s) == 0 || len(s) > maxSymbolBytes {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case i > 0 && (c == '.' || c == '_' || c == ':' || c == '/' || c == '-'):
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// ValidSymbol reports whether s is a valid market symbol:
-// ^[A-Z0-9][A-Z0-9._:/-]{0,31}$.
-func ValidSymbol(s string) bool { return validSymbol(s) }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/wire"
 	"github.com/redis/rueidis"
 )
 
@@ -19,7 +20,7 @@ var _ engine.SnapshotSource = (*Redis)(nil)
 // engine owns otherwise. It does not call SeedTick: the engine decides what
 // to do with the answer.
 func (r *Redis) LastTick(symbol string) ([]byte, error) {
-	if !validSymbol(symbol) {
+	if !wire.ValidSymbol(symbol) {
 		return nil, ErrInvalidSymbol
 	}
 	client, err := r.cacheClient()
