@@ -2,6 +2,8 @@ package engine
 
 import (
 	"strings"
+
+	"github.com/protrader5/ws-gateway/wire"
 )
 
 // Locking for subscriptions (see LOCKING.md): Conn.subs and Conn.streams
@@ -101,23 +103,6 @@ type refusal struct {
 	symbols []string // the offending symbols, for INVALID_SYMBOL
 }
 
-// validSymbol reports whether symbol matches ^[A-Z0-9][A-Z0-9._:/-]{0,31}$.
-func validSymbol(symbol string) bool {
-	if len(symbol) == 0 || len(symbol) > 32 {
-		return false
-	}
-	for i := 0; i < len(symbol); i++ {
-		b := symbol[i]
-		switch {
-		case b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
-		case i > 0 && (b == '.' || b == '_' || b == ':' || b == '/' || b == '-'):
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // normalizeSymbols upper-cases and validates symbols, dropping duplicates.
 func normalizeSymbols(symbols []string) ([]string, *refusal) {
 	normalized := make([]string, 0, len(symbols))
@@ -125,7 +110,7 @@ func normalizeSymbols(symbols []string) ([]string, *refusal) {
 	seen := make(map[string]struct{}, len(symbols))
 	for _, symbol := range symbols {
 		upper := strings.ToUpper(symbol)
-		if !validSymbol(upper) {
+		if !wire.ValidSymbol(upper) {
 			invalid = append(invalid, symbol)
 			continue
 		}

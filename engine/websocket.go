@@ -3,6 +3,7 @@ package engine
 import (
 	"unicode/utf8"
 
+	"github.com/gobwas/ws"
 	"github.com/protrader5/ws-gateway/wire"
 )
 
@@ -55,7 +56,7 @@ func (e *Engine) readFrames(c *Conn, reader frameReader) {
 			return
 		}
 		payload := frame[size:]
-		wire.Unmask(payload, header.Mask, 0)
+		ws.Cipher(payload, header.Mask, 0)
 		ok := e.handleFrame(c, header, payload)
 		// The payload aliases netpoll's buffer: nothing may keep it past here.
 		if err := reader.Skip(total); err != nil || !ok {
@@ -208,7 +209,7 @@ func (c *Conn) sendKeyed(frame *Frame, key uint64) {
 
 // closeProtocol closes c for a violation with a WebSocket close frame, and
 // returns false for the caller to stop reading.
-func (e *Engine) closeProtocol(c *Conn, code uint16, reason CloseReason) bool {
+func (e *Engine) closeProtocol(c *Conn, code wire.StatusCode, reason CloseReason) bool {
 	c.send(rawFrame(wire.AppendClose(nil, code, reason.String())))
 	c.closeWith(reason)
 	return false

@@ -168,3 +168,42 @@ func TestHasControlByte(t *testing.T) {
 		}
 	}
 }
+
+// A tick's price is read as JSON.parse reads it: the last top-level
+// "price", however its name is written, its text kept as sent.
+func TestDecodeTickPrice(t *testing.T) {
+	cases := []struct {
+		name     string
+		tick     string
+		hasPrice bool
+		price    float64
+		raw      string
+		reason   Reason // when rejected
+	}{
+		{"plain", `{"symbol":"A","price":50000.5}`, true, 50000.5, `50000.5`, 0},
+		{"exponent kept as written", `{"symbol":"A","price":5.0e4}`, true, 50000, `5.0e4`, 0},
+		{"negative", `{"symbol":"A","price":-0.5}`, true, -0.5, `-0.5`, 0},
+		{"escaped name", `{"symbol":"A","pr\u0069ce":3}`, true, 3, `3`, 0},
+		{"the last of two", `{"price":1,"symbol":"A","price":2}`, true, 2, `2`, 0},
+		{"nested only", `{"symbol":"A","x":{"price":1}}`, false, 0, ``, 0},
+		{"none", `{"symbol":"A"}`, false, 0, ``, 0},
+		{"string", `{"symbol":"A","price":"1"}`, false, 0, ``, ReasonInvalidPrice},
+		{"null", `{"symbol":"A","price":null}`, false, 0, ``, ReasonInvalidPrice},
+		{"infinite", `{"symbol":"A","price":1e400}`, false, 0, ``, ReasonInvalidPrice},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			router, _ := newTestRouter(t)
+			fields, reason, ok := router.decodeTick([]byte(c.tick))
+			if c.reason != 0 {
+				if ok || reason != c.reason {
+					t.Fatalf("decodeTick(%s) = %+v, %v, %v; want %v", c.tick, fields, reason, ok, c.reason)
+				}
+				return
+			}
+			if !ok || fields.hasPrice != c.hasPrice || fields.price != c.price || string(fields.priceRaw) != c.raw {
+				t.Fatalf("decodeTick(%s) = %+v (raw %q), %v, %v; want price %v (%q)", c.tick, fields, fields.priceRaw, reason, ok, c.price, c.raw)
+			}
+		})
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"testing"
 
 	"github.com/bytedance/sonic"
+	"github.com/protrader5/ws-gateway/engine"
 	"github.com/protrader5/ws-gateway/engine/auth"
+	"github.com/protrader5/ws-gateway/wire"
 )
 
 // FuzzRouterHandle: any bytes on any channel never panic, and whatever is
@@ -59,7 +61,7 @@ func FuzzRouterHandle(f *testing.F) {
 			}
 			switch c.kind {
 			case "tick":
-				if !validSymbol(c.key) || object["symbol"] != c.key {
+				if !wire.ValidSymbol(c.key) || object["symbol"] != c.key {
 					t.Fatalf("tick routed to %q has symbol %v", c.key, object["symbol"])
 				}
 			case "user":

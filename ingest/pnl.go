@@ -12,6 +12,7 @@ import (
 
 	"github.com/bytedance/sonic"
 	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/wire"
 )
 
 // Member names of a position object (docs/protocol.md#server--client-events),
@@ -87,7 +88,7 @@ func parsePosition(userID string, object []byte) (p *position, positionID string
 		case bytes.Equal(name, positionIDKey):
 			positionID, _ = stringOrNumber(value)
 		case bytes.Equal(name, symbolKey):
-			if s, isString := jsonString(value); isString && validSymbol(s) {
+			if s, isString := jsonString(value); isString && wire.ValidSymbol(s) {
 				p.symbol = s
 			}
 		case bytes.Equal(name, sideKey):

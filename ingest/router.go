@@ -76,7 +76,7 @@ const (
 	// ReasonDuplicateKey: "symbol" or "userId" given twice at the top level,
 	// written plainly or with escapes ("user\u0049d"); rejected rather than
 	// guessed at, since readers differ: a browser's JSON.parse keeps the
-	// last, sonic's searcher the first.
+	// last, others (sonic's searcher) the first.
 	ReasonDuplicateKey
 	// ReasonTooLarge: the message is over RouterOptions.MaxMessageBytes.
 	ReasonTooLarge

@@ -10,6 +10,7 @@ import (
 
 	"github.com/protrader5/ws-gateway/engine"
 	"github.com/protrader5/ws-gateway/engine/auth"
+	"github.com/protrader5/ws-gateway/wire"
 	"github.com/redis/rueidis"
 )
 
@@ -20,7 +21,7 @@ var _ engine.SnapshotSource = (*Redis)(nil)
 // engine owns otherwise. It does not call SeedTick: the engine decides what
 // to do with the answer.
 func (r *Redis) LastTick(symbol string) ([]byte, error) {
-	if !validSymbol(symbol) {
+	if !wire.ValidSymbol(symbol) {
 		return nil, ErrInvalidSymbol
 	}
 	client, err := r.cacheClient()

@@ -1,8 +1,19 @@
 package wire
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/bytedance/sonic"
+	"github.com/gobwas/ws"
+)
+
+var (
+	tick      = []byte(`{"symbol":"BTCUSD","price":50123.45,"volume":12.5,"high24h":51000,"low24h":49000,"change24h":120.5,"changePercent24h":0.24,"timestamp":1764057600000}`)
+	sinkBytes []byte
 )
 
 func BenchmarkAppendFrame(b *testing.B) {
@@ -85,11 +96,84 @@ func BenchmarkParseFrameHeader(b *testing.B) {
 	}
 }
 
+// BenchmarkReadHeaderFromSlice is what ParseFrameHeader would cost done by
+// gobwas/ws, which reads headers from an io.Reader (frameread.go).
+func BenchmarkReadHeaderFromSlice(b *testing.B) {
+	header := []byte{0x81, 0xfe, 0x01, 0x00, 1, 2, 3, 4}
+	b.ReportAllocs()
+	for b.Loop() {
+		var scratch [ws.MaxHeaderSize - 2]byte
+		if _, err := ws.ReadHeaderBuffer(bytes.NewReader(header), scratch[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendFrameHeader compares AppendFrameHeader with gobwas/ws's
+// WriteHeaderBuffer writing into a buffer (framewrite.go).
+func BenchmarkAppendFrameHeader(b *testing.B) {
+	b.Run("wire", func(b *testing.B) {
+		dst := make([]byte, 0, ws.MaxHeaderSize)
+		b.ReportAllocs()
+		for b.Loop() {
+			dst = AppendFrameHeader(dst[:0], OpText, 300)
+		}
+		sinkBytes = dst
+	})
+	b.Run("ws.WriteHeaderBuffer", func(b *testing.B) {
+		buffer := bytes.NewBuffer(make([]byte, 0, ws.MaxHeaderSize))
+		b.ReportAllocs()
+		for b.Loop() {
+			buffer.Reset()
+			var scratch [ws.MaxHeaderSize]byte
+			if err := ws.WriteHeaderBuffer(buffer, ws.Header{Fin: true, OpCode: OpText, Length: 300}, scratch[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		sinkBytes = buffer.Bytes()
+	})
+}
+
+// BenchmarkUnmask measures ws.Cipher, which the engine unmasks client frames
+// with; before it wire had its own Unmask, benchmarked under this name.
 func BenchmarkUnmask(b *testing.B) {
 	payload := make([]byte, 4096)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {
-		Unmask(payload, [4]byte{1, 2, 3, 4}, 1)
+		ws.Cipher(payload, [4]byte{1, 2, 3, 4}, 1)
+	}
+}
+
+// BenchmarkValidJSON compares the validators validJSON could use on client
+// event payloads (json.go): encoding/json's and sonic's.
+func BenchmarkValidJSON(b *testing.B) {
+	inputs := []struct {
+		name  string
+		input string
+	}{
+		{name: "subscribe", input: `["subscribe:market",{"symbols":["BTCUSD","ETHUSD","SOLUSD"]}]`},
+		{name: "symbols=100", input: `["subscribe:market",{"symbols":[` + strings.Repeat(`"BTCUSD.PERP",`, 99) + `"ETHUSD"]}]`},
+	}
+	validators := []struct {
+		name  string
+		valid func([]byte) bool
+	}{
+		{name: "encoding/json", valid: json.Valid},
+		{name: "sonic", valid: sonic.Valid},
+	}
+	for _, input := range inputs {
+		data := []byte(input.input)
+		for _, validator := range validators {
+			b.Run(input.name+"/"+validator.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					if !validator.valid(data) {
+						b.Fatal("invalid")
+					}
+				}
+			})
+		}
 	}
 }

@@ -16,12 +16,17 @@
 //     name and raw JSON arguments, and the Append* builders write complete
 //     Engine.IO message texts ("42[...]") for the server's packets.
 //     Spec: https://github.com/socketio/socket.io-protocol (v5).
-//   - RFC 6455 frames (frame.go): header parsing with the §5.2/§5.5 checks,
-//     unmasking (§5.3), and the unmasked server frame built by hand in one
-//     buffer (header + payload) so that one frame can be shared by every
-//     connection, with no allocation beyond growing the caller's buffer.
-//   - A small JSON scanner (json.go) that validates like JSON.parse
-//     (RFC 8259) and walks a top-level array without decoding it.
+//   - RFC 6455 frames, in gobwas/ws's vocabulary (frame.go: OpCode,
+//     FrameHeader and StatusCode are its types): header parsing in place
+//     with the §5.2/§5.5 checks (frameread.go), the unmasked server frame
+//     built in one buffer (header + payload) so that one frame can be shared
+//     by every connection, with no allocation beyond growing the caller's
+//     buffer (framewrite.go), and close frames (close.go). Unmasking (§5.3)
+//     is ws.Cipher.
+//   - JSON (json.go, jsonstring.go): client payloads validated by
+//     encoding/json.Valid (RFC 8259 as JSON.parse reads it, at most 10,000
+//     levels deep), then a top-level array walked without decoding it;
+//     strings escaped and unescaped.
 //
 // What is not here: sockets, the WebSocket handshake (gobwas/ws in package
 // engine), frame reassembly and UTF-8 checks across fragments, heartbeats,

@@ -12,50 +12,37 @@ type Event struct {
 }
 
 // ParseEvent splits an EVENT/BINARY_EVENT payload (a JSON array, Socket.IO v5
-// §EVENT) into its name and args. It validates as it goes, so it is safe on
-// any input: not a non-empty JSON array -> ErrInvalidPayload; a first element
+// §EVENT) into its name and args. It validates first (validJSON), so it is
+// safe on any input, and syntax errors win over shape errors whatever their
+// position: not a non-empty JSON array -> ErrInvalidPayload; a first element
 // that is a number (allowed by the parser) -> ErrInvalidEventName; any other
 // non-string first element -> ErrInvalidPayload; a reserved name ->
 // ErrReservedEvent. Args alias data and are nil when there are none; Name is
 // the decoded string.
 func ParseEvent(data []byte) (Event, error) {
-	array := newJSONArray(data)
+	if !validJSON(data) {
+		return Event{}, ErrInvalidPayload
+	}
+	array, isArray := newJSONArray(data)
 	first, ok := array.next()
-	if !ok {
+	if !isArray || !ok {
 		return Event{}, ErrInvalidPayload
 	}
 	switch c := first[0]; {
 	case c == '"':
 	case c == '-' || c >= '0' && c <= '9':
-		if !drainJSONArray(&array) {
-			return Event{}, ErrInvalidPayload
-		}
 		return Event{}, ErrInvalidEventName
 	default:
 		return Event{}, ErrInvalidPayload
 	}
 	if isReservedEvent(first) {
-		if !drainJSONArray(&array) {
-			return Event{}, ErrInvalidPayload
-		}
 		return Event{}, ErrReservedEvent
 	}
 	event := Event{Name: unquoteJSONString(first)}
 	for argument, ok := array.next(); ok; argument, ok = array.next() {
 		event.Args = append(event.Args, argument)
 	}
-	if !array.valid() {
-		return Event{}, ErrInvalidPayload
-	}
 	return event, nil
-}
-
-// drainJSONArray walks the rest of array and reports whether it is well
-// formed, so that syntax errors win over shape errors whatever their position.
-func drainJSONArray(array *jsonArray) bool {
-	for _, ok := array.next(); ok; _, ok = array.next() {
-	}
-	return array.valid()
 }
 
 // appendMessageHeader appends the Engine.IO message type, the Socket.IO type

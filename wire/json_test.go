@@ -8,6 +8,11 @@ import (
 	"unicode/utf8"
 )
 
+// documentedDepth is the deepest nesting docs/protocol.md promises clients.
+const documentedDepth = 10000
+
+// TestValidJSON pins the rules validJSON keeps, whoever implements them:
+// JSON.parse's grammar, strings included, and the documented depth.
 func TestValidJSON(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -39,29 +44,33 @@ func TestValidJSON(t *testing.T) {
 		{name: "literal prefix", input: `tru`, want: false},
 		{name: "single quotes", input: `'a'`, want: false},
 		{name: "NaN", input: `NaN`, want: false},
-		{name: "deep", input: strings.Repeat("[", maxJSONDepth) + strings.Repeat("]", maxJSONDepth), want: true},
-		{name: "too deep", input: strings.Repeat("[", maxJSONDepth+1) + strings.Repeat("]", maxJSONDepth+1), want: false},
+		{name: "tab in a string", input: "\"a\tb\"", want: false},
+		{name: "escaped zero", input: `"\0"`, want: false},
+		{name: "duplicate names", input: `{"a":1,"a":2}`, want: true},
+		{name: "deep", input: strings.Repeat("[", documentedDepth) + strings.Repeat("]", documentedDepth), want: true},
+		{name: "too deep", input: strings.Repeat("[", documentedDepth+1) + strings.Repeat("]", documentedDepth+1), want: false},
 	}
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {
 			if got := validJSON([]byte(test.input)); got != test.want {
 				t.Errorf("validJSON(%q) = %v; want %v", test.input, got, test.want)
 			}
-			if got := json.Valid([]byte(test.input)); got != test.want {
-				t.Errorf("json.Valid(%q) = %v; the test case disagrees with encoding/json", test.input, got)
-			}
 		})
 	}
 }
 
-// splitJSONArray collects the elements of a top-level array, or reports false.
+// splitJSONArray collects the elements of a top-level array, or reports
+// false for a document that is not valid or not an array.
 func splitJSONArray(data []byte) ([][]byte, bool) {
-	array := newJSONArray(data)
+	if !validJSON(data) {
+		return nil, false
+	}
+	array, ok := newJSONArray(data)
 	var elements [][]byte
-	for element, ok := array.next(); ok; element, ok = array.next() {
+	for element, more := array.next(); more; element, more = array.next() {
 		elements = append(elements, element)
 	}
-	return elements, array.valid()
+	return elements, ok
 }
 
 func TestJSONArray(t *testing.T) {
@@ -74,10 +83,11 @@ func TestJSONArray(t *testing.T) {
 		{input: ` [ ] `, want: nil, valid: true},
 		{input: `["a",1,{"b":[2,3]},null]`, want: []string{`"a"`, `1`, `{"b":[2,3]}`, `null`}, valid: true},
 		{input: "[ \"a\" ,\n 2 ]", want: []string{`"a"`, `2`}, valid: true},
+		{input: `["a\"],[",["]"],-1.5e3,true]`, want: []string{`"a\"],["`, `["]"]`, `-1.5e3`, `true`}, valid: true},
 		{input: `{}`, valid: false},
-		{input: `[1,]`, want: []string{`1`}, valid: false},
-		{input: `[1 2]`, want: []string{`1`}, valid: false},
-		{input: `[1] x`, want: []string{`1`}, valid: false},
+		{input: `[1,]`, valid: false},
+		{input: `[1 2]`, valid: false},
+		{input: `[1] x`, valid: false},
 		{input: `[`, valid: false},
 	}
 	for _, test := range tests {
@@ -92,58 +102,20 @@ func TestJSONArray(t *testing.T) {
 	}
 }
 
-func TestAppendJSONString(t *testing.T) {
-	tests := []struct {
-		input string
-		want  string
-	}{
-		{input: "", want: `""`},
-		{input: "market:data", want: `"market:data"`},
-		{input: "a\"b\\c", want: `"a\"b\\c"`},
-		{input: "\n\r\t\b\f\x00\x1f", want: `"\n\r\t\b\f\u0000\u001f"`},
-		{input: "é😀", want: `"é😀"`},
-		{input: "a\xffb", want: `"a\ufffdb"`},
-		{input: "<&>", want: `"<&>"`},
-	}
-	for _, test := range tests {
-		if got := appendJSONString(nil, test.input); string(got) != test.want {
-			t.Errorf("appendJSONString(%q) = %s; want %s", test.input, got, test.want)
-		}
-	}
-}
-
-func TestUnquoteJSONString(t *testing.T) {
-	tests := []struct {
-		input string
-		want  string
-	}{
-		{input: `""`, want: ""},
-		{input: `"plain"`, want: "plain"},
-		{input: `"\u0063onnect"`, want: "connect"},
-		{input: `"\"\\\/\b\f\n\r\t"`, want: "\"\\/\b\f\n\r\t"},
-		{input: `"\uD83D\uDE00"`, want: "😀"},
-		{input: `"\ud800"`, want: "\ufffd"},
-		{input: `"\ud800\u0041"`, want: "\ufffdA"},
-		{input: `"\udc00\ud800"`, want: "\ufffd\ufffd"},
-	}
-	for _, test := range tests {
-		if got := unquoteJSONString([]byte(test.input)); got != test.want {
-			t.Errorf("unquoteJSONString(%s) = %q; want %q", test.input, got, test.want)
-		}
-	}
-}
-
-// FuzzJSON checks the scanner against encoding/json: the same verdict on
-// validity, the same array elements, and string escaping that decodes back.
+// FuzzJSON checks the array walker against encoding/json's decoding (the
+// same elements) and string escaping both ways; on any input, valid or not,
+// the walker must not panic.
 func FuzzJSON(f *testing.F) {
-	for _, seed := range []string{`["a",1,{"b":[2,3]},null]`, `{"a":"\u00e9"}`, `[1,]`, `"\ud800"`, ` [ ] `, `-0.5e+3`, `[[[[`} {
+	for _, seed := range []string{`["a",1,{"b":[2,3]},null]`, `{"a":"\u00e9"}`, `[1,]`, `"\ud800"`, ` [ ] `, `-0.5e+3`, `[[[[`, `["\\",["]"]]`} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, input []byte) {
-		valid := validJSON(input)
-		if want := json.Valid(input); valid != want {
-			t.Fatalf("validJSON(%q) = %v; json.Valid says %v", input, valid, want)
+		// Unvalidated input: the skipper stops at the end instead of panicking.
+		if array, ok := newJSONArray(input); ok {
+			for _, more := array.next(); more; _, more = array.next() {
+			}
 		}
+		valid := validJSON(input)
 		elements, arrayValid := splitJSONArray(input)
 		var raw []json.RawMessage
 		wantArray := json.Unmarshal(input, &raw) == nil
@@ -158,6 +130,14 @@ func FuzzJSON(f *testing.F) {
 				if !bytes.Equal(elements[i], raw[i]) {
 					t.Fatalf("split(%q)[%d] = %q; want %q", input, i, elements[i], raw[i])
 				}
+			}
+		}
+		if valid {
+			// Any valid value ends where its trailing whitespace starts.
+			start := skipJSONSpace(input, 0)
+			trimmed := bytes.TrimRight(input, " \t\r\n")
+			if end := skipJSONValue(input, start); end != len(trimmed) {
+				t.Fatalf("skipJSONValue(%q) = %d; want %d", input, end, len(trimmed))
 			}
 		}
 		if valid && input[skipJSONSpace(input, 0)] == '"' {

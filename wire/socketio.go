@@ -180,6 +180,14 @@ func parseDecimal(digits []byte) (int64, bool) {
 	return value, true
 }
 
+// skipDigits returns the index of the first non-digit at or after i.
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
 // checkSocketPayload is the reference isPayloadValid: the payload must be
 // valid JSON of the shape the packet type calls for.
 func checkSocketPayload(packetType SocketType, data []byte) error {
@@ -211,9 +219,9 @@ func checkSocketPayload(packetType SocketType, data []byte) error {
 // checkEventName checks the first element of a valid JSON event array: a
 // number, or a string that is not a reserved event name.
 func checkEventName(data []byte) error {
-	array := newJSONArray(data)
+	array, isArray := newJSONArray(data)
 	first, ok := array.next()
-	if !ok {
+	if !isArray || !ok {
 		return ErrInvalidPayload
 	}
 	switch c := first[0]; {
