@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/bytedance/sonic"
-	"github.com/protrader5/ws-gateway/engine"
 	"github.com/protrader5/ws-gateway/engine/auth"
 	"github.com/protrader5/ws-gateway/wire"
 )
