@@ -17,7 +17,7 @@ import (
 // Messages are validated as a whole by a library (checkDocument: sonic.Valid,
 // then encoding/json.Valid for what sonic lets through), and the members
 // routed on are then found by the small scanner below (forEachMember,
-// valueEnd), which may trust the syntax. It is the one way members are
+// wire.JSONValueEnd), which may trust the syntax. It is the one way members are
 // found: sonic's ast, the other candidate, is about 4 times slower on
 // ticks, orders and positions (BenchmarkDecode, figures in
 // bench/RESULTS.md) and allocates 2 to 3 times per message where the
@@ -201,75 +201,13 @@ func rawString(raw []byte) (string, bool) {
 	return jsonString(raw)
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func skipSpace(data []byte, i int) int {
-	for i < len(data) && isSpace(data[i]) {
-		i++
-	}
-	return i
-}
-
 func trimSpace(data []byte) []byte {
-	start := skipSpace(data, 0)
+	start := wire.SkipJSONSpace(data, 0)
 	end := len(data)
-	for end > start && isSpace(data[end-1]) {
+	for end > start && wire.IsJSONSpace(data[end-1]) {
 		end--
 	}
 	return data[start:end:end]
-}
-
-// valueEnd returns the index just past the JSON value starting at data[i].
-// data must be valid JSON; on malformed input it stops at len(data) rather
-// than panic.
-func valueEnd(data []byte, i int) int {
-	if i >= len(data) {
-		return len(data)
-	}
-	switch data[i] {
-	case '"':
-		return stringEnd(data, i)
-	case '{', '[':
-		depth := 0
-		for i < len(data) {
-			switch data[i] {
-			case '"':
-				i = stringEnd(data, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return len(data)
-	default:
-		for i < len(data) {
-			switch data[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i
-			}
-			i++
-		}
-		return len(data)
-	}
-}
-
-// stringEnd returns the index just past the string starting at data[i].
-func stringEnd(data []byte, i int) int {
-	for i++; i < len(data); i++ {
-		switch data[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(data)
 }
 
 // forEachElement calls fn with each element of the array starting at
@@ -277,13 +215,13 @@ func stringEnd(data []byte, i int) int {
 func forEachElement(data []byte, start int, fn func(element []byte)) {
 	i := start + 1
 	for {
-		i = skipSpace(data, i)
+		i = wire.SkipJSONSpace(data, i)
 		if i >= len(data) || data[i] == ']' {
 			return
 		}
-		end := valueEnd(data, i)
+		end := wire.JSONValueEnd(data, i)
 		fn(data[i:end:end])
-		i = skipSpace(data, end)
+		i = wire.SkipJSONSpace(data, end)
 		if i >= len(data) || data[i] != ',' {
 			return
 		}
@@ -294,22 +232,22 @@ func forEachElement(data []byte, start int, fn func(element []byte)) {
 // forEachMember calls fn with the raw quoted name and raw value of each
 // top-level member of object (valid JSON, starting with '{').
 func forEachMember(object []byte, fn func(name, value []byte)) {
-	i := skipSpace(object, 0) + 1
+	i := wire.SkipJSONSpace(object, 0) + 1
 	for {
-		i = skipSpace(object, i)
+		i = wire.SkipJSONSpace(object, i)
 		if i >= len(object) || object[i] != '"' {
 			return
 		}
-		nameEnd := stringEnd(object, i)
+		nameEnd := wire.JSONStringEnd(object, i)
 		name := object[i:nameEnd]
-		i = skipSpace(object, nameEnd)
+		i = wire.SkipJSONSpace(object, nameEnd)
 		if i >= len(object) || object[i] != ':' {
 			return
 		}
-		i = skipSpace(object, i+1)
-		end := valueEnd(object, i)
+		i = wire.SkipJSONSpace(object, i+1)
+		end := wire.JSONValueEnd(object, i)
 		fn(name, object[i:end])
-		i = skipSpace(object, end)
+		i = wire.SkipJSONSpace(object, end)
 		if i >= len(object) || object[i] != ',' {
 			return
 		}

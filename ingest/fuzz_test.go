@@ -90,7 +90,7 @@ func FuzzForEachElement(f *testing.F) {
 		if sonic.Unmarshal(data, &decoded) != nil {
 			return // not an array
 		}
-		start := skipSpace(data, 0)
+		start := wire.SkipJSONSpace(data, 0)
 		count := 0
 		forEachElement(data, start, func(element []byte) {
 			count++

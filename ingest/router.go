@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/wire"
 )
 
 // Channel names one of the four ingest channels (docs/ingest.md).
@@ -248,7 +249,7 @@ func (r *Router) check(channel Channel, payload []byte) bool {
 }
 
 func (r *Router) handleTicks(payload []byte) {
-	start := skipSpace(payload, 0)
+	start := wire.SkipJSONSpace(payload, 0)
 	if payload[start] != '[' {
 		r.handleTick(trimSpace(payload))
 		return

@@ -22,73 +22,6 @@ func validJSON(b []byte) bool {
 	return json.Valid(b)
 }
 
-// isJSONSpace reports whether c is JSON insignificant whitespace (RFC 8259 §2).
-func isJSONSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
-}
-
-// skipJSONSpace returns the index of the first non-whitespace byte at or after i.
-func skipJSONSpace(b []byte, i int) int {
-	for i < len(b) && isJSONSpace(b[i]) {
-		i++
-	}
-	return i
-}
-
-// skipJSONValue returns the index just after the value starting at b[i], in
-// a document validJSON accepted: it only needs to find where strings and
-// containers end. On other input it stops at len(b) rather than panic.
-func skipJSONValue(b []byte, i int) int {
-	if i >= len(b) {
-		return len(b)
-	}
-	switch b[i] {
-	case '"':
-		return skipJSONString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = skipJSONString(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return len(b)
-	}
-	// A number or a literal runs to the next delimiter.
-	for i < len(b) {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
-	}
-	return len(b)
-}
-
-// skipJSONString returns the index just after the string whose opening quote
-// is b[i].
-func skipJSONString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
 // jsonArray walks the elements of a top-level JSON array without decoding
 // them. Use: for element, ok := array.next(); ok; element, ok = array.next()
 // {...}.
@@ -102,7 +35,7 @@ type jsonArray struct {
 // newJSONArray starts walking data, a document validJSON accepted. ok is
 // false when it is not an array.
 func newJSONArray(data []byte) (array jsonArray, ok bool) {
-	i := skipJSONSpace(data, 0)
+	i := SkipJSONSpace(data, 0)
 	if i >= len(data) || data[i] != '[' {
 		return jsonArray{}, false
 	}
@@ -115,19 +48,19 @@ func (a *jsonArray) next() ([]byte, bool) {
 	if a.done {
 		return nil, false
 	}
-	i := skipJSONSpace(a.data, a.index)
+	i := SkipJSONSpace(a.data, a.index)
 	if a.started {
 		if i >= len(a.data) || a.data[i] != ',' {
 			a.done = true
 			return nil, false
 		}
-		i = skipJSONSpace(a.data, i+1)
+		i = SkipJSONSpace(a.data, i+1)
 	} else if i >= len(a.data) || a.data[i] == ']' {
 		a.done = true
 		return nil, false
 	}
 	a.started = true
-	end := skipJSONValue(a.data, i)
+	end := JSONValueEnd(a.data, i)
 	a.index = end
 	return a.data[i:end], true
 }

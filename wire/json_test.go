@@ -134,13 +134,13 @@ func FuzzJSON(f *testing.F) {
 		}
 		if valid {
 			// Any valid value ends where its trailing whitespace starts.
-			start := skipJSONSpace(input, 0)
+			start := SkipJSONSpace(input, 0)
 			trimmed := bytes.TrimRight(input, " \t\r\n")
-			if end := skipJSONValue(input, start); end != len(trimmed) {
-				t.Fatalf("skipJSONValue(%q) = %d; want %d", input, end, len(trimmed))
+			if end := JSONValueEnd(input, start); end != len(trimmed) {
+				t.Fatalf("JSONValueEnd(%q) = %d; want %d", input, end, len(trimmed))
 			}
 		}
-		if valid && input[skipJSONSpace(input, 0)] == '"' {
+		if valid && input[SkipJSONSpace(input, 0)] == '"' {
 			var want string
 			if err := json.Unmarshal(input, &want); err != nil {
 				t.Fatalf("json.Unmarshal(%q) = %v", input, err)

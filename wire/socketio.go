@@ -194,7 +194,7 @@ func checkSocketPayload(packetType SocketType, data []byte) error {
 	if !validJSON(data) {
 		return ErrInvalidPayload
 	}
-	first := data[skipJSONSpace(data, 0)]
+	first := data[SkipJSONSpace(data, 0)]
 	switch packetType {
 	case SocketConnect:
 		if first != '{' {
