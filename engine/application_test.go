@@ -105,7 +105,7 @@ func TestApplicationServesItsPathOverWebSocket(t *testing.T) {
 func TestApplicationUpgradeKeepsHandler(t *testing.T) {
 	e := startEngine(t, Config{}, WithApplication(&echoApplication{}))
 	client := openPolling(t, e, echoPath)
-	probe := dialURL(t, ws.Dialer{Timeout: clientTimeout}, "ws://"+e.Addr().String()+echoPath+"?EIO=4&transport=websocket&sid="+client.sid)
+	probe := dialURL(t, ws.Dialer{Timeout: clientTimeout}, "ws://"+e.Addr().String()+echoPath+"?EIO=4&transport=websocket&sid="+client.SID)
 	probe.send("2probe")
 	if got := probe.next(); got != "3probe" {
 		t.Fatalf("probe answer = %q", got)

@@ -22,7 +22,7 @@ func TestDrainClosesEverySession(t *testing.T) {
 		_, body := polling.get()
 		pending <- body
 	}()
-	waitForWaiter(t, e, polling.sid)
+	waitForWaiter(t, e, polling.SID)
 
 	e.StartDrain()
 	if status, body := get(t, base+"/ready", nil); status != 503 || body != `{"status":"unavailable","reason":"draining"}` {

@@ -3,44 +3,21 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/protrader5/ws-gateway/engine/enginetest"
 )
 
-// pollClient is a minimal Engine.IO long-polling client for engine tests.
-type pollClient struct {
-	t    testing.TB
-	base string // http://host:port/socket.io/
-	sid  string
-	open map[string]any
-}
+// pollClient is the shared polling client with the engine's own paths.
+type pollClient struct{ *enginetest.Polling }
 
 func pollRequest(t testing.TB, method, url, body string, header map[string]string) (*http.Response, string) {
 	t.Helper()
-	var reader io.Reader
-	if body != "" {
-		reader = strings.NewReader(body)
-	}
-	request, err := http.NewRequest(method, url, reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		request.Header.Set(k, v)
-	}
-	client := http.Client{Timeout: 10 * time.Second}
-	response, err := client.Do(request)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer response.Body.Close()
-	data, _ := io.ReadAll(response.Body)
-	return response, string(data)
+	return enginetest.Request(t, method, url, body, header)
 }
 
 // openPolling makes the polling handshake.
@@ -49,61 +26,17 @@ func openPolling(t testing.TB, e *Engine, path string) *pollClient {
 	if path == "" {
 		path = "/socket.io/"
 	}
-	base := "http://" + e.Addr().String() + path
-	response, body := pollRequest(t, http.MethodGet, base+"?EIO=4&transport=polling", "", nil)
-	if response.StatusCode != 200 || !strings.HasPrefix(body, "0{") {
-		t.Fatalf("handshake = %d %q", response.StatusCode, body)
-	}
-	client := &pollClient{t: t, base: base}
-	if err := json.Unmarshal([]byte(body[1:]), &client.open); err != nil {
-		t.Fatal(err)
-	}
-	client.sid = client.open["sid"].(string)
-	return client
+	return &pollClient{enginetest.OpenPolling(t, "http://"+e.Addr().String()+path)}
 }
 
-func (p *pollClient) url() string {
-	return p.base + "?EIO=4&transport=polling&sid=" + p.sid
-}
-
-func (p *pollClient) get() (int, string) {
-	p.t.Helper()
-	response, body := pollRequest(p.t, http.MethodGet, p.url(), "", nil)
-	return response.StatusCode, body
-}
-
-func (p *pollClient) post(payload string) (int, string) {
-	p.t.Helper()
-	response, body := pollRequest(p.t, http.MethodPost, p.url(), payload, map[string]string{"Content-Type": "text/plain;charset=UTF-8"})
-	return response.StatusCode, body
-}
-
-// packets GETs until one poll answers, answering pings, and returns the
-// payload's packets (pings removed).
-func (p *pollClient) packets() []string {
-	p.t.Helper()
-	for {
-		status, body := p.get()
-		if status != 200 {
-			p.t.Fatalf("poll = %d %q", status, body)
-		}
-		var packets []string
-		for _, packet := range strings.Split(body, "\x1e") {
-			if packet == "2" {
-				p.post("3")
-				continue
-			}
-			packets = append(packets, packet)
-		}
-		if len(packets) > 0 {
-			return packets
-		}
-	}
-}
+func (p *pollClient) url() string                       { return p.URL() }
+func (p *pollClient) get() (int, string)                { p.T.Helper(); return p.Get() }
+func (p *pollClient) post(payload string) (int, string) { p.T.Helper(); return p.Post(payload) }
+func (p *pollClient) packets() []string                 { p.T.Helper(); return p.Packets() }
 
 // expect polls until a packet with prefix arrives and returns it.
 func (p *pollClient) expect(prefix string) string {
-	p.t.Helper()
+	p.T.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, packet := range p.packets() {
@@ -112,7 +45,7 @@ func (p *pollClient) expect(prefix string) string {
 			}
 		}
 	}
-	p.t.Fatalf("no packet starting %q", prefix)
+	p.T.Fatalf("no packet starting %q", prefix)
 	return ""
 }
 
@@ -193,7 +126,7 @@ func TestPollingDuplicateGetClosesSession(t *testing.T) {
 		_, body := client.get()
 		first <- body
 	}()
-	waitForWaiter(t, e, client.sid)
+	waitForWaiter(t, e, client.SID)
 	if status, body := client.get(); status != 400 || body != `{"code":3,"message":"Bad request"}` {
 		t.Fatalf("second GET = %d %q", status, body)
 	}
@@ -213,7 +146,7 @@ func TestPollingClientCloseAnswersNoop(t *testing.T) {
 		_, body := client.get()
 		first <- body
 	}()
-	waitForWaiter(t, e, client.sid)
+	waitForWaiter(t, e, client.SID)
 	if status, body := client.post("1"); status != 200 || body != "ok" {
 		t.Fatalf("close POST = %d %q", status, body)
 	}
@@ -299,8 +232,8 @@ func TestUpgradeKeepsSession(t *testing.T) {
 		_, body := client.get()
 		pending <- body
 	}()
-	waitForWaiter(t, e, client.sid)
-	probe := dialUpgrade(t, e, client.sid)
+	waitForWaiter(t, e, client.SID)
+	probe := dialUpgrade(t, e, client.SID)
 	probe.send("2probe")
 	if got := probe.next(); got != "3probe" {
 		t.Fatalf("probe answer = %q", got)
@@ -327,7 +260,7 @@ func TestUpgradeKeepsSession(t *testing.T) {
 		t.Fatalf("POST after upgrade = %d %q", status, body)
 	}
 	// A second WebSocket for the sid is closed.
-	second := dialUpgrade(t, e, client.sid)
+	second := dialUpgrade(t, e, client.SID)
 	if _, err := second.Next(2 * time.Second); err == nil {
 		t.Fatal("second WebSocket for an upgraded sid stayed open")
 	}
@@ -363,7 +296,7 @@ func asStatusError(err error, target *ws.StatusError) bool {
 func TestProbeFailureKeepsPolling(t *testing.T) {
 	e := startEngine(t, Config{})
 	client := openPolling(t, e, "")
-	probe := dialUpgrade(t, e, client.sid)
+	probe := dialUpgrade(t, e, client.SID)
 	probe.send("4nonsense")
 	if _, err := probe.Next(2 * time.Second); err == nil {
 		t.Fatal("probe sent a message instead of closing")
@@ -373,12 +306,12 @@ func TestProbeFailureKeepsPolling(t *testing.T) {
 		t.Fatalf("POST after a failed probe = %d %q", status, body)
 	}
 	waitFor(t, "the probe to end", func() bool {
-		c := e.session(client.sid)
+		c := e.session(client.SID)
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return !c.polling.upgrading
 	})
-	again := dialUpgrade(t, e, client.sid)
+	again := dialUpgrade(t, e, client.SID)
 	again.send("2probe")
 	if got := again.next(); got != "3probe" {
 		t.Fatalf("second probe answer = %q", got)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -20,52 +18,25 @@ import (
 
 const timeout = 5 * time.Second
 
-// pollClient is a minimal Engine.IO long-polling client.
-type pollClient struct {
-	t   *testing.T
-	url string // the session's URL, sid included
-}
+// pollClient is the shared polling client; its POSTs must be accepted.
+type pollClient struct{ *enginetest.Polling }
 
 // openPolling makes the polling handshake at path.
 func openPolling(t *testing.T, address, path string) *pollClient {
 	t.Helper()
-	base := "http://" + address + path + "?EIO=4&transport=polling"
-	status, body := request(t, http.MethodGet, base, "")
-	var open struct{ SID string }
-	if status != 200 || !strings.HasPrefix(body, "0{") || json.Unmarshal([]byte(body[1:]), &open) != nil {
-		t.Fatalf("handshake = %d %q", status, body)
-	}
-	return &pollClient{t: t, url: base + "&sid=" + open.SID}
+	return &pollClient{enginetest.OpenPolling(t, "http://"+address+path)}
 }
 
 func (p *pollClient) post(payload string) {
-	p.t.Helper()
-	if status, body := request(p.t, http.MethodPost, p.url, payload); status != 200 || body != "ok" {
-		p.t.Fatalf("POST %q = %d %q", payload, status, body)
+	p.T.Helper()
+	if status, body := p.Post(payload); status != 200 || body != "ok" {
+		p.T.Fatalf("POST %q = %d %q", payload, status, body)
 	}
 }
 
-// packets GETs until a poll answers something other than pings (which it
-// answers) and returns the payload's packets.
 func (p *pollClient) packets() []string {
-	p.t.Helper()
-	for {
-		status, body := request(p.t, http.MethodGet, p.url, "")
-		if status != 200 {
-			p.t.Fatalf("poll = %d %q", status, body)
-		}
-		var packets []string
-		for _, packet := range strings.Split(body, "\x1e") {
-			if packet == "2" {
-				p.post("3")
-				continue
-			}
-			packets = append(packets, packet)
-		}
-		if len(packets) > 0 {
-			return packets
-		}
-	}
+	p.T.Helper()
+	return p.Packets()
 }
 
 // dial opens a WebSocket session at path and reads its open packet.
