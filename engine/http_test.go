@@ -1,29 +1,18 @@
 package engine
 
 import (
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/protrader5/ws-gateway/engine/enginetest"
 )
 
 func get(t *testing.T, url string, header map[string]string) (int, string) {
 	t.Helper()
-	request, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		request.Header.Set(k, v)
-	}
-	response, err := http.DefaultClient.Do(request)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer response.Body.Close()
-	body, _ := io.ReadAll(response.Body)
-	return response.StatusCode, string(body)
+	response, body := enginetest.Request(t, http.MethodGet, url, "", header)
+	return response.StatusCode, body
 }
 
 func TestHealthReadyAndErrors(t *testing.T) {

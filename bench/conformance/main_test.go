@@ -1,12 +1,10 @@
 package main
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/protrader5/ws-gateway/engine/enginetest"
 )
@@ -25,25 +23,12 @@ func startServer(t *testing.T) string {
 // request makes one HTTP request and returns its status and body.
 func request(t *testing.T, method, url, body string) (int, string) {
 	t.Helper()
-	var reader io.Reader
+	var header map[string]string
 	if body != "" {
-		reader = strings.NewReader(body)
+		header = map[string]string{"Content-Type": "text/plain;charset=UTF-8"}
 	}
-	r, err := http.NewRequest(method, url, reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		r.Header.Set("Content-Type", "text/plain;charset=UTF-8")
-	}
-	client := http.Client{Timeout: 10 * time.Second}
-	response, err := client.Do(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer response.Body.Close()
-	data, _ := io.ReadAll(response.Body)
-	return response.StatusCode, string(data)
+	response, data := enginetest.Request(t, method, url, body, header)
+	return response.StatusCode, data
 }
 
 // TestConfigMatchesTheSuites checks what the suites assert first: the open
