@@ -342,7 +342,7 @@ func (c *Conn) writeSlowly(buffers [][]byte, userBytes int) {
 
 // closeWith ends the connection once, for reason. Every close is counted
 // by reason (a slowloris closed by the handshake timeout too); only sessions
-// that were open are logged.
+// that were open are logged (a client's own close at debug only).
 func (c *Conn) closeWith(reason CloseReason) {
 	c.mu.Lock()
 	if c.state == stateClosed || c.state == stateHandoff {
@@ -357,7 +357,7 @@ func (c *Conn) closeWith(reason CloseReason) {
 	// Counted before the socket closes, so that whoever sees it close also
 	// sees the count.
 	c.engine.metrics.closed(reason)
-	if wasOpen && reason != ReasonClientClosed {
+	if wasOpen {
 		c.engine.logCloseReason(c, reason)
 	}
 	if c.engine.recovery != nil {

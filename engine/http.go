@@ -29,6 +29,10 @@ func newHTTPFront(e *Engine) *httpFront {
 	for _, path := range e.extraPaths {
 		mux.HandleFunc(path, e.serveEngineIO)
 	}
+	// More specific than the Engine.IO path, so the mux picks them first.
+	for _, name := range clientBundleNames {
+		mux.Handle(e.config.Path+name, clientBundleHandler(name))
+	}
 	mux.HandleFunc("/health", e.serveHealth)
 	mux.HandleFunc("/ready", e.serveReady)
 	if e.config.Metrics != nil {

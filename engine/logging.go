@@ -33,24 +33,49 @@ func (l *logLimiter) allow() (bool, int64) {
 	return true, l.suppressed.Swap(0)
 }
 
+// logCloseReason logs the end of an open session: at debug when the client
+// left (every disconnect, for following one user or address), at info when
+// the server closed it, at warn when the client could not keep up or
+// flooded. Warnings and info are rate-limited across peers; debug is asked
+// for by the operator and is not.
 func (e *Engine) logCloseReason(c *Conn, reason CloseReason) {
 	level := slog.LevelInfo
-	if reason == ReasonSlowConsumer || reason == ReasonWriteTimeout || reason == ReasonEventFlood {
+	switch reason {
+	case ReasonClientClosed:
+		level = slog.LevelDebug
+	case ReasonSlowConsumer, ReasonWriteTimeout, ReasonEventFlood:
 		level = slog.LevelWarn
 	}
 	if !e.logger.Enabled(context.Background(), level) {
 		return
 	}
-	ok, suppressed := e.logLimiter.allow()
-	if !ok {
+	suppressed := int64(0)
+	if level > slog.LevelDebug {
+		var ok bool
+		if ok, suppressed = e.logLimiter.allow(); !ok {
+			return
+		}
+	}
+	c.mu.Lock()
+	userID, transport := c.userID, c.transportLocked()
+	c.mu.Unlock()
+	e.logger.LogAttrs(context.Background(), level, "connection closed",
+		slog.String("conn_id", c.sid), slog.String("user_id", userID), slog.String("transport", transport),
+		slog.String("address", c.remoteIP), slog.String("reason", reason.String()), slog.Int64("suppressed", suppressed))
+}
+
+// logConnected logs, at debug, a socket that joined the namespace:
+// recovered says it got its old session back (docs/delivery.md).
+func (e *Engine) logConnected(c *Conn, recovered bool) {
+	if !e.logger.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
 	c.mu.Lock()
-	userID := c.userID
+	userID, socketID, transport := c.userID, c.socketID, c.transportLocked()
 	c.mu.Unlock()
-	e.logger.LogAttrs(context.Background(), level, "connection closed",
-		slog.String("conn_id", c.sid), slog.String("user_id", userID),
-		slog.String("reason", reason.String()), slog.Int64("suppressed", suppressed))
+	e.logger.LogAttrs(context.Background(), slog.LevelDebug, "socket connected",
+		slog.String("conn_id", c.sid), slog.String("user_id", userID), slog.String("socket_id", socketID),
+		slog.String("transport", transport), slog.String("address", c.remoteIP), slog.Bool("recovered", recovered))
 }
 
 func (e *Engine) logAuthFailure(c *Conn, code auth.Code) {
@@ -61,8 +86,21 @@ func (e *Engine) logAuthFailure(c *Conn, code auth.Code) {
 	if !ok {
 		return
 	}
+	c.mu.Lock()
+	transport := c.transportLocked()
+	c.mu.Unlock()
 	e.logger.LogAttrs(context.Background(), slog.LevelInfo, "authentication failed",
-		slog.String("conn_id", c.sid), slog.String("reason", string(code)), slog.Int64("suppressed", suppressed))
+		slog.String("conn_id", c.sid), slog.String("transport", transport), slog.String("address", c.remoteIP),
+		slog.String("reason", string(code)), slog.Int64("suppressed", suppressed))
+}
+
+// transportLocked names the transport the session's frames go out on now:
+// a polling session that upgraded is a WebSocket one.
+func (c *Conn) transportLocked() string {
+	if c.polling == nil || c.polling.upgraded {
+		return "websocket"
+	}
+	return "polling"
 }
 
 func jsonString(text string) (string, error) {

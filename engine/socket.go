@@ -118,6 +118,7 @@ func (e *Engine) handleConnect(c *Conn, packet wire.SocketPacket) {
 		e.metrics.recoveries(recoveryDisabled)
 	}
 	if request.pid != "" && e.recovery != nil && e.recoverSession(c, request, identity) {
+		e.logConnected(c, true)
 		return
 	}
 	socketID := newID()
@@ -127,6 +128,7 @@ func (e *Engine) handleConnect(c *Conn, packet wire.SocketPacket) {
 	c.tokenExpiry = identity.Expires.UnixNano()
 	c.scheduleNextLocked()
 	c.mu.Unlock()
+	e.logConnected(c, false)
 	if e.recovery == nil {
 		c.send(newTextFrame(wire.AppendConnect(nil, "/", socketID)))
 		return

@@ -102,9 +102,16 @@ type Config struct {
 	// default too (auth.New).
 	JWTLeeway time.Duration
 
-	// RedisURL is redis:// or rediss:// (TLS) (REDIS_URL). Empty means the
-	// embedded in-process bus. It may hold a password: log RedisURLRedacted.
+	// RedisURL is redis:// or rediss:// (TLS) (REDIS_URL), in the form
+	// rueidis reads: LoadConfig accepts what the Node.js Redis clients do
+	// and rewrites it (redisURL). Empty means the embedded in-process bus.
+	// It may hold a password: log RedisURLRedacted.
 	RedisURL string
+	// AllowEmbeddedBus lets NODE_ENV=production run without RedisURL
+	// (ALLOW_EMBEDDED_BUS). Default false: a production gateway on the
+	// embedded bus can be reached by no backend, so it is refused unless
+	// this says it is meant (a demo, a smoke test).
+	AllowEmbeddedBus bool
 	// RedisPrefix is prepended to every channel and key name (REDIS_PREFIX).
 	// Empty means none.
 	RedisPrefix string
@@ -337,9 +344,23 @@ func (c Config) RedisURLRedacted() string {
 	return parsed.Redacted()
 }
 
+// jwtSecretKind says which HS256 secret is in use, for the log: "development"
+// (the public DevelopmentSecret), "set" (JWT_SECRET) or "none" (only a
+// public key verifies tokens). A plain "set" for the development secret
+// would hide that anyone can mint tokens.
+func (c Config) jwtSecretKind() string {
+	switch {
+	case c.DevelopmentSecret:
+		return "development"
+	case len(c.JWTSecret) > 0:
+		return "set"
+	}
+	return "none"
+}
+
 // LogValue lists the effective settings for the start-up log, durations in
-// the units of their variables. The JWT secret
-// and the Redis password never appear; only whether a secret is set.
+// the units of their variables. The JWT secret and the Redis password never
+// appear; only which kind of secret is in use (jwtSecretKind).
 func (c Config) LogValue() slog.Value {
 	proxies := make([]string, len(c.TrustedProxies))
 	for index, prefix := range c.TrustedProxies {
@@ -350,14 +371,14 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("metrics_port", c.MetricsPort),
 		slog.String("node_env", c.Environment),
 		slog.String("cors_origin", strings.Join(c.CORSOrigins, ",")),
-		slog.Bool("jwt_secret_set", len(c.JWTSecret) > 0),
-		slog.Bool("jwt_development_secret", c.DevelopmentSecret),
+		slog.String("jwt_secret", c.jwtSecretKind()),
 		slog.String("jwt_public_key_file", c.JWTPublicKeyFile),
 		slog.String("jwt_algorithms", strings.Join(c.JWTAlgorithms(), ",")),
 		slog.String("jwt_issuer", c.JWTIssuer),
 		slog.String("jwt_audience", c.JWTAudience),
 		slog.Int64("jwt_leeway_ms", c.JWTLeeway.Milliseconds()),
 		slog.String("redis_url", c.RedisURLRedacted()),
+		slog.Bool("allow_embedded_bus", c.AllowEmbeddedBus),
 		slog.String("redis_prefix", c.RedisPrefix),
 		slog.Bool("redis_sharded", c.RedisSharded),
 		slog.String("redis_tls_ca_file", c.RedisTLSCAFile),

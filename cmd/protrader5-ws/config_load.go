@@ -19,8 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/rueidis"
-
 	"github.com/protrader5/ws-gateway/engine"
 	"github.com/protrader5/ws-gateway/ingest"
 )
@@ -447,19 +445,17 @@ func loadPublicKey(path string) (crypto.PublicKey, string, error) {
 
 func (p *configParser) redis(config *Config) {
 	if value, ok := p.value("REDIS_URL"); ok {
-		// The URL may hold a password: messages never echo it whole.
-		parsed, err := url.Parse(value)
-		switch {
-		case err != nil:
-			p.fail("REDIS_URL", "is not a valid URL")
-		case parsed.Scheme != "redis" && parsed.Scheme != "rediss":
-			p.fail("REDIS_URL", "scheme %q is not redis:// or rediss://", parsed.Scheme)
-		default:
-			if _, err := rueidis.ParseURL(value); err != nil {
-				p.fail("REDIS_URL", "%q: %v", parsed.Redacted(), err)
-			} else {
-				config.RedisURL = value
-			}
+		if normalized, ok := p.redisURL(value); ok {
+			config.RedisURL = normalized
+		}
+	}
+	p.boolean("ALLOW_EMBEDDED_BUS", &config.AllowEmbeddedBus)
+	if config.IsProduction() && config.RedisURL == "" && !config.AllowEmbeddedBus {
+		// Checked only when REDIS_URL has no problem of its own, so that a
+		// bad URL is not reported twice.
+		if _, set := p.value("REDIS_URL"); !set {
+			p.fail("REDIS_URL", "is required when NODE_ENV=production: on the embedded bus no backend can reach this gateway "+
+				"(set ALLOW_EMBEDDED_BUS=true to run without Redis anyway)")
 		}
 	}
 	if value, ok := p.value("REDIS_PREFIX"); ok {

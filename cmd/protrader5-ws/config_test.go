@@ -205,7 +205,7 @@ func TestLoadConfigValues(t *testing.T) {
 
 func TestLoadConfigDemoFeedDefaultFollowsEnvironment(t *testing.T) {
 	for environment, want := range map[string]bool{"development": true, "test": false, "production": false} {
-		config := mustLoad(t, map[string]string{"NODE_ENV": environment, "JWT_SECRET": "s"})
+		config := mustLoad(t, map[string]string{"NODE_ENV": environment, "JWT_SECRET": "s", "ALLOW_EMBEDDED_BUS": "true"})
 		if config.DemoFeed != want {
 			t.Errorf("NODE_ENV=%s: DemoFeed = %v; want %v", environment, config.DemoFeed, want)
 		}
@@ -388,7 +388,7 @@ func TestLoadConfigProductionRequiresKey(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "public development secret") {
 		t.Errorf("production with the development secret: error = %v", err)
 	}
-	config := mustLoad(t, map[string]string{"NODE_ENV": "production", "JWT_SECRET": "prod"})
+	config := mustLoad(t, map[string]string{"NODE_ENV": "production", "JWT_SECRET": "prod", "REDIS_URL": "redis://redis:6379"})
 	if config.DevelopmentSecret || config.DemoFeed || !config.IsProduction() {
 		t.Errorf("production config = %+v", config)
 	}
@@ -448,7 +448,7 @@ func TestLoadConfigPublicKeyFile(t *testing.T) {
 	for _, test := range tests {
 		t.Run(test.name, func(t *testing.T) {
 			for _, environment := range []string{"development", "production"} {
-				config := mustLoad(t, map[string]string{"NODE_ENV": environment, "JWT_PUBLIC_KEY_FILE": test.path})
+				config := mustLoad(t, map[string]string{"NODE_ENV": environment, "JWT_PUBLIC_KEY_FILE": test.path, "ALLOW_EMBEDDED_BUS": "true"})
 				if config.JWTPublicKeyAlgorithm != test.wantAlgorithm {
 					t.Errorf("%s: algorithm = %q; want %q", environment, config.JWTPublicKeyAlgorithm, test.wantAlgorithm)
 				}
@@ -554,7 +554,7 @@ func TestConfigLogValueHidesSecrets(t *testing.T) {
 	if strings.Contains(out.String(), "topsecret") || strings.Contains(out.String(), "hunter2") {
 		t.Errorf("config log leaks a secret: %s", out.String())
 	}
-	if !strings.Contains(out.String(), `"jwt_secret_set":true`) || !strings.Contains(out.String(), `"ping_interval_ms":25000`) ||
+	if !strings.Contains(out.String(), `"jwt_secret":"set"`) || !strings.Contains(out.String(), `"ping_interval_ms":25000`) ||
 		!strings.Contains(out.String(), `"metrics_port":0`) {
 		t.Errorf("config log lacks settings: %s", out.String())
 	}
@@ -590,11 +590,15 @@ func TestEnvExampleListsEverySetting(t *testing.T) {
 			t.Errorf("%s lists %s, which LoadConfig never reads", examplePath, name)
 		}
 	}
-	fromExample, err := LoadConfig(lookupFrom(nil), examplePath)
+	// The example runs in production, which needs a secret and Redis from
+	// the environment; everything else it sets is the default.
+	environment := map[string]string{"JWT_SECRET": "a private secret", "REDIS_URL": "redis://redis:6379"}
+	fromExample, err := LoadConfig(lookupFrom(environment), examplePath)
 	if err != nil {
 		t.Fatalf("LoadConfig(%s): %v", examplePath, err)
 	}
-	if defaults := mustLoad(t, nil); !reflect.DeepEqual(fromExample, defaults) {
-		t.Errorf("%s gives %+v\nwant the defaults %+v", examplePath, fromExample, defaults)
+	environment["NODE_ENV"] = EnvironmentProduction
+	if defaults := mustLoad(t, environment); !reflect.DeepEqual(fromExample, defaults) {
+		t.Errorf("%s gives %+v\nwant the production defaults %+v", examplePath, fromExample, defaults)
 	}
 }

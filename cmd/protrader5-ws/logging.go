@@ -55,10 +55,10 @@ func newLogger(config Config, console io.Writer) (*slog.Logger, func() error, er
 				return nil, nil, err
 			}
 			files = append(files, file)
-			handlers = append(handlers, slog.NewJSONHandler(file, &slog.HandlerOptions{Level: route.minimum}))
+			handlers = append(handlers, slog.NewJSONHandler(file, &slog.HandlerOptions{Level: route.minimum, ReplaceAttr: readableDurations}))
 		}
 	}
-	consoleOptions := &slog.HandlerOptions{Level: config.LogLevel}
+	consoleOptions := &slog.HandlerOptions{Level: config.LogLevel, ReplaceAttr: readableDurations}
 	switch {
 	case console == nil:
 	case config.IsDevelopment():
@@ -91,4 +91,14 @@ func openLogFile(config Config, name string) (*lumberjack.Logger, error) {
 		MaxAge:     config.LogMaxAgeDays,
 		MaxBackups: config.LogMaxBackups,
 	}, nil
+}
+
+// readableDurations writes a time.Duration as its string ("10s", "1m30s")
+// rather than the integer nanoseconds slog's JSON handler would; the text
+// handler does so already.
+func readableDurations(_ []string, attribute slog.Attr) slog.Attr {
+	if attribute.Value.Kind() == slog.KindDuration {
+		return slog.String(attribute.Key, attribute.Value.Duration().String())
+	}
+	return attribute
 }

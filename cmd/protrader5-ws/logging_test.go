@@ -240,7 +240,7 @@ func TestLoadConfigLogDirectoryEmptyIsNotUnset(t *testing.T) {
 func TestNewLoggerWithoutDirectory(t *testing.T) {
 	workingDirectory := t.TempDir()
 	t.Chdir(workingDirectory)
-	config := mustLoad(t, map[string]string{"NODE_ENV": "production", "JWT_SECRET": "a private secret", "LOG_DIR": ""})
+	config := mustLoad(t, map[string]string{"NODE_ENV": "production", "JWT_SECRET": "a private secret", "ALLOW_EMBEDDED_BUS": "true", "LOG_DIR": ""})
 	if config.LogDirectory != "" {
 		t.Fatalf("LOG_DIR= gives LogDirectory %q; want empty", config.LogDirectory)
 	}

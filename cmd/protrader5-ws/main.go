@@ -60,8 +60,11 @@ directory (the environment wins); see .env.example for every variable.
 type cli struct {
 	stdout, stderr io.Writer
 	lookup         func(string) (string, bool)
-	dotenvPath     string
-	now            func() time.Time
+	// environ lists the environment (os.Environ), for the warning about
+	// variables that look like settings; nil means none.
+	environ    func() []string
+	dotenvPath string
+	now        func() time.Time
 	// serve is runServe; tests substitute it.
 	serve func(context.Context, Config, *slog.Logger) error
 	// shutdownGrace is defaultShutdownGrace; tests shorten it.
@@ -73,6 +76,7 @@ func main() {
 		stdout:     os.Stdout,
 		stderr:     os.Stderr,
 		lookup:     os.LookupEnv,
+		environ:    os.Environ,
 		dotenvPath: dotenvFile,
 		now:        time.Now,
 		serve:      runServe,
@@ -183,6 +187,7 @@ func (c *cli) serveCommand(arguments []string) int {
 		return exitFailure
 	}
 	defer closeLogs()
+	c.warnAboutLookalikes(logger)
 	ctx, stop := withShutdownSignals(context.Background())
 	defer stop()
 	if err := c.serveUntilDone(ctx, config, logger); err != nil {
@@ -218,7 +223,7 @@ func (c *cli) serveUntilDone(ctx context.Context, config Config, logger *slog.Lo
 		return err
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down", "drain_timeout", config.DrainTimeout)
+	logger.Info("shutting down", slog.Duration("drain_timeout", config.DrainTimeout))
 	limit := config.DrainTimeout + c.shutdownGrace
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()

@@ -16,7 +16,7 @@ import (
 // defaults, so that a default changed there is the gateway's default too.
 func TestUnsetSettingsTakeThePackageDefaults(t *testing.T) {
 	for _, environment := range []string{EnvironmentDevelopment, EnvironmentProduction} {
-		variables := map[string]string{"NODE_ENV": environment, "JWT_SECRET": "a private secret"}
+		variables := map[string]string{"NODE_ENV": environment, "JWT_SECRET": "a private secret", "ALLOW_EMBEDDED_BUS": "true"}
 		config := mustLoad(t, variables)
 		settings := engineConfig(config)
 		_, port, err := net.SplitHostPort(settings.Address)
