@@ -476,6 +476,37 @@ func TestMemorySessionsForgetExpiredOnes(t *testing.T) {
 	}
 }
 
+// TestMemorySessionsGiveBackABurstsTable checks that once a burst of
+// sessions has expired the store holds a map of the survivors' size, not
+// the table the burst grew (a Go map never shrinks by itself).
+func TestMemorySessionsGiveBackABurstsTable(t *testing.T) {
+	store := NewMemorySessions()
+	for i := range 4 * memorySessionsRebuildAbove {
+		_ = store.Save(Session{PID: fmt.Sprint("burst", i), UserID: "u"}, time.Hour)
+	}
+	_ = store.Save(Session{PID: "survivor", UserID: "u"}, time.Hour)
+	// The burst expires: every session but the survivor is past its time.
+	store.mu.Lock()
+	for pid, stored := range store.sessions {
+		if pid != "survivor" {
+			stored.expires = time.Now().Add(-time.Second)
+			store.sessions[pid] = stored
+		}
+	}
+	store.nextSweep = time.Time{}
+	store.mu.Unlock()
+	_ = store.Touch(nil, time.Hour)
+	store.mu.Lock()
+	peak, held := store.peak, len(store.sessions)
+	store.mu.Unlock()
+	if held != 1 || peak != 1 {
+		t.Fatalf("after the burst expired: %d sessions held, peak %d; want 1 and a rebuilt map (peak 1)", held, peak)
+	}
+	if _, found, err := store.Load("survivor"); !found || err != nil {
+		t.Fatalf("the unexpired session is lost: %v, %v", found, err)
+	}
+}
+
 // TestRecoveryFromAQuietStreamOnANodeStartedLater: nothing was published
 // since either node started reading, the second started later; a client
 // of the first that never got a message recovers on the second.

@@ -55,6 +55,10 @@ type MemorySessions struct {
 	mu        sync.Mutex
 	sessions  map[string]memorySession // guarded by mu
 	nextSweep time.Time                // guarded by mu
+	// peak is the most sessions held since the map was last rebuilt: a Go
+	// map keeps the table of its largest size, so after a burst of sessions
+	// has expired the sweep copies the rest into a map of their size.
+	peak int // guarded by mu
 }
 
 type memorySession struct {
@@ -75,11 +79,14 @@ func (m *MemorySessions) Save(session Session, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sessions[session.PID] = memorySession{session: session, expires: now.Add(ttl)}
+	m.peak = max(m.peak, len(m.sessions))
 	m.sweepLocked(now, ttl)
 	return nil
 }
 
-// sweepLocked deletes the expired sessions, at most once per ttl.
+// sweepLocked deletes the expired sessions, at most once per tenth of ttl,
+// so that an expired session is let go of at most a tenth of the window
+// after it expired.
 func (m *MemorySessions) sweepLocked(now time.Time, ttl time.Duration) {
 	if now.Before(m.nextSweep) {
 		return
@@ -89,8 +96,21 @@ func (m *MemorySessions) sweepLocked(now time.Time, ttl time.Duration) {
 			delete(m.sessions, pid)
 		}
 	}
-	m.nextSweep = now.Add(ttl)
+	if m.peak > memorySessionsRebuildAbove && len(m.sessions) < m.peak/4 {
+		// Copied one by one: maps.Clone would keep the large table.
+		rebuilt := make(map[string]memorySession, len(m.sessions))
+		for pid, stored := range m.sessions {
+			rebuilt[pid] = stored
+		}
+		m.sessions = rebuilt
+		m.peak = len(rebuilt)
+	}
+	m.nextSweep = now.Add(ttl / 10)
 }
+
+// memorySessionsRebuildAbove is the peak below which the store keeps its
+// map however many sessions expired: a small table is not worth a copy.
+const memorySessionsRebuildAbove = 1024
 
 // Load implements SessionStore.
 func (m *MemorySessions) Load(pid string) (Session, bool, error) {
