@@ -13,6 +13,30 @@ import (
 // goRuntimeVariables are read by the Go runtime, not by config_load.go.
 var goRuntimeVariables = map[string]bool{"GOMEMLIMIT": true, "GOMEMLIMIT_MIB": true}
 
+func helmValues(t *testing.T) map[string]any {
+	t.Helper()
+	return yamlDocument(t, "deploy/helm/protrader5-ws/values.yaml")
+}
+
+// TestChartValuesAreTheConfigMap: the chart's config values are the
+// ConfigMap's data, so TestConfigMapDefaults holds for them too (kitcheck
+// renders the chart and compares every object with the kustomize build).
+func TestChartValuesAreTheConfigMap(t *testing.T) {
+	configMap, _ := dig(k8sManifest(t, "configmap.yaml"), "data").(map[string]any)
+	values, _ := dig(helmValues(t), "config").(map[string]any)
+	for _, name := range sortedKeys(configMap) {
+		got, ok := values[name]
+		if _, isString := got.(string); !ok || !isString || got != configMap[name] {
+			t.Errorf("helm values.yaml config.%s = %#v; configmap.yaml has %q", name, got, configMap[name])
+		}
+	}
+	for _, name := range sortedKeys(values) {
+		if _, ok := configMap[name]; !ok {
+			t.Errorf("helm values.yaml config.%s is not in configmap.yaml", name)
+		}
+	}
+}
+
 // quantityBytes reads the binary-suffixed Kubernetes quantities the
 // manifests use (512Mi, 1Gi, 1138Ki).
 func quantityBytes(t *testing.T, quantity string) float64 {
@@ -79,7 +103,7 @@ func TestSizingMatchesTheREADME(t *testing.T) {
 	if readmeFigure == nil {
 		t.Fatal("README.md: no `about N KiB of RSS` per connection")
 	}
-	for _, path := range []string{"deploy/k8s/deployment.yaml", "deploy/k8s/examples/hpa-connections.yaml"} {
+	for _, path := range []string{"deploy/k8s/deployment.yaml", "deploy/k8s/examples/hpa-connections.yaml", "deploy/helm/protrader5-ws/values.yaml"} {
 		text := readRepoFile(t, path)
 		figures := regexp.MustCompile(`([\d.]+ ?[KM]i?B) (?:of RSS )?(?:per|each)`).FindAllStringSubmatch(text, -1)
 		figures = append(figures, regexp.MustCompile(`\(about ([\d.]+ ?[KM]i?B) each\)`).FindAllStringSubmatch(text, -1)...)

@@ -22,7 +22,7 @@ import (
 
 func TestYAMLFilesParse(t *testing.T) {
 	var paths []string
-	for _, pattern := range []string{"*.yml", "*.yaml", "k8s/*.yaml", "k8s/*/*.yaml"} {
+	for _, pattern := range []string{"*.yml", "*.yaml", "k8s/*.yaml", "k8s/*/*.yaml", "helm/*/*.yaml", "helm/*/files/*.yaml"} {
 		matches, _ := filepath.Glob(pattern)
 		paths = append(paths, matches...)
 	}
@@ -108,6 +108,8 @@ func TestEveryVariableSetIsReadByTheGateway(t *testing.T) {
 		}
 	}
 	check("deployment.yaml", deploymentEnv)
+	chartConfig, _ := dig(helmValues(t), "config").(map[string]any)
+	check("helm values.yaml config", sortedKeys(chartConfig))
 	check("Dockerfile", sortedKeys(dockerfileEnv(t)))
 	names, _ := envExample(t)
 	check(".env.example", names)
