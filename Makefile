@@ -13,6 +13,8 @@ TEST_FLAGS ?= -race -shuffle=on -timeout 20m
 # soak reads itself (go run ./bench/loadgen soak -h).
 SOAK_DURATION ?= 10m
 SOAK_CLIENTS  ?= 5000
+# A nested Go module (deploy/README.md#tests): `go test ./...` does not enter it.
+KITCHECK := deploy/kitcheck
 
 .PHONY: run build test test-deps lint bench load soak clean
 
@@ -27,6 +29,10 @@ test: test-deps lint ## Everything CI runs: vet, gofmt, race tests, allocation g
 	@# Allocation budgets run without -race: the race detector makes
 	@# sync.Pool drop items on purpose.
 	$(GO) test -count=1 -run 'Alloc' ./wire ./engine ./ingest
+	@# The operator kit's checks (chart vs kustomize, PromQL vs a live
+	@# scrape) are a module of their own to keep Helm, kustomize and
+	@# Prometheus out of go.mod; no -race: they test files, not concurrency.
+	cd $(KITCHECK) && $(GO) test -count=1 -timeout 10m ./...
 
 test-deps: ## Installs what the tests need: redis-server and redis-cli, node modules, chromium.
 	@# redis-cli forms the Redis Cluster of the cluster tests; Debian's
@@ -49,6 +55,7 @@ lint: ## gofmt and go vet (Linux and macOS).
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 		if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	cd $(KITCHECK) && $(GO) vet ./...
 	@# macOS is a development platform: the tree must build and vet there.
 	GOOS=darwin $(GO) vet ./...
 

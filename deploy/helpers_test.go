@@ -305,7 +305,8 @@ func dockerfileLines(t *testing.T) []string {
 	return lines
 }
 
-// dockerBuildCommand returns the words of the Dockerfile's go build RUN line.
+// dockerBuildCommand returns the words of the Dockerfile's go build RUN line,
+// without RUN's options.
 func dockerBuildCommand(t *testing.T) []string {
 	t.Helper()
 	var found []string
@@ -314,7 +315,13 @@ func dockerBuildCommand(t *testing.T) []string {
 			if found != nil {
 				t.Fatal("Dockerfile: more than one go build line")
 			}
-			found = shellWords(rest)
+			// RUN's own options (BuildKit's --mount=type=cache,...) are
+			// not part of the command.
+			words := shellWords(rest)
+			for len(words) > 0 && strings.HasPrefix(words[0], "--") {
+				words = words[1:]
+			}
+			found = words
 		}
 	}
 	if found == nil {

@@ -22,7 +22,7 @@ import (
 
 func TestYAMLFilesParse(t *testing.T) {
 	var paths []string
-	for _, pattern := range []string{"*.yml", "*.yaml", "k8s/*.yml", "k8s/*.yaml"} {
+	for _, pattern := range []string{"*.yml", "*.yaml", "k8s/*.yaml", "k8s/*/*.yaml", "helm/*/*.yaml", "helm/*/files/*.yaml"} {
 		matches, _ := filepath.Glob(pattern)
 		paths = append(paths, matches...)
 	}
@@ -102,9 +102,14 @@ func TestEveryVariableSetIsReadByTheGateway(t *testing.T) {
 	check("configmap.yaml", sortedKeys(configMap))
 	var deploymentEnv []string
 	for _, entry := range dig(deploymentContainer(t), "env").([]any) {
-		deploymentEnv = append(deploymentEnv, fmt.Sprint(dig(entry, "name")))
+		// The Go runtime's own variables (TestGoMemoryLimit checks them).
+		if name := fmt.Sprint(dig(entry, "name")); !goRuntimeVariables[name] {
+			deploymentEnv = append(deploymentEnv, name)
+		}
 	}
 	check("deployment.yaml", deploymentEnv)
+	chartConfig, _ := dig(helmValues(t), "config").(map[string]any)
+	check("helm values.yaml config", sortedKeys(chartConfig))
 	check("Dockerfile", sortedKeys(dockerfileEnv(t)))
 	names, _ := envExample(t)
 	check(".env.example", names)
@@ -179,9 +184,11 @@ func TestEndpointsAndPorts(t *testing.T) {
 	if !slices.Contains(lines, "EXPOSE "+port) {
 		t.Errorf("Dockerfile: want EXPOSE %s", port)
 	}
+	// The health subcommand fetches /health on PORT (TestHealthcheckCommand
+	// runs it against a gateway).
 	healthcheck := lineWithPrefix(lines, "HEALTHCHECK ")
-	if want := "http://127.0.0.1:${PORT:-" + port + "}/health"; !strings.Contains(healthcheck, want) {
-		t.Errorf("Dockerfile HEALTHCHECK %q; want it to fetch %s", healthcheck, want)
+	if want := `CMD ["/usr/local/bin/protrader5-ws", "health"]`; !strings.HasSuffix(healthcheck, want) {
+		t.Errorf("Dockerfile HEALTHCHECK %q; want it to end %s (exec form: the image has no shell)", healthcheck, want)
 	}
 
 	haproxy := readRepoFile(t, "deploy/haproxy.cfg")
@@ -469,8 +476,43 @@ func TestDockerfileImage(t *testing.T) {
 		t.Error("Dockerfile has no HEALTHCHECK")
 	}
 	// The image's user owns the default LOG_DIR (logs under WORKDIR).
-	if !slices.ContainsFunc(lines, func(line string) bool { return strings.Contains(line, "chown protrader5:protrader5 /app/logs") }) {
-		t.Error("Dockerfile: /app/logs must belong to the runtime user")
+	if want := "COPY --from=build --chown=" + user + " /out/logs /app/logs"; !slices.Contains(lines, want) {
+		t.Errorf("Dockerfile: /app/logs must belong to the runtime user: want %q", want)
+	}
+	// The runtime has no shell, so no RUN after the last FROM and exec forms
+	// only; the binary is its own health check.
+	runtime := lines[slices.IndexFunc(lines, func(line string) bool { return strings.HasPrefix(line, "FROM gcr.io/distroless/static") }):]
+	if len(runtime) == len(lines) || runtime == nil {
+		t.Fatal("Dockerfile: want a distroless/static runtime stage")
+	}
+	for _, line := range runtime {
+		if strings.HasPrefix(line, "RUN ") || strings.HasPrefix(line, "FROM ") && line != runtime[0] {
+			t.Errorf("Dockerfile runtime stage: %q needs a shell or a further stage", line)
+		}
+		for _, instruction := range []string{"ENTRYPOINT ", "CMD ", "HEALTHCHECK "} {
+			if strings.HasPrefix(line, instruction) && !strings.HasSuffix(line, "]") {
+				t.Errorf("Dockerfile %q: use the exec form [...]; there is no /bin/sh", line)
+			}
+		}
+	}
+	// The build caches: module downloads and compiled packages.
+	for _, line := range lines {
+		if !strings.HasPrefix(line, "RUN ") || !strings.Contains(line, " go build ") {
+			continue
+		}
+		words := shellWords(line)
+		for _, mount := range []string{"--mount=type=cache,target=/go/pkg/mod", "--mount=type=cache,target=/root/.cache/go-build"} {
+			if !slices.Contains(words, mount) {
+				t.Errorf("Dockerfile: the go build RUN line lacks %s", mount)
+			}
+		}
+	}
+	// OCI labels carry the same stamp as `protrader5-ws version`.
+	labels := lineWithPrefix(runtime, "LABEL ")
+	for _, want := range []string{`org.opencontainers.image.version="${VERSION}"`, `org.opencontainers.image.revision="${COMMIT}"`, "org.opencontainers.image.title="} {
+		if !strings.Contains(labels, want) {
+			t.Errorf("Dockerfile LABEL lacks %s", want)
+		}
 	}
 }
 

@@ -49,6 +49,7 @@ Commands:
   token     print a development token: token --user ID [--ttl 1h] [--claim k=v]
   publish   publish one message to Redis: publish --channel C --data JSON
   version   print the version, commit and Go version
+  health    exit 0 if the gateway on this host answers /health (HEALTHCHECK)
   help      print this help
 
 Settings come from the environment and from a .env file in the working
@@ -102,6 +103,8 @@ func (c *cli) run(arguments []string) int {
 		return c.publishCommand(arguments)
 	case "version":
 		return c.versionCommand(arguments)
+	case "health":
+		return c.healthCommand(arguments)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(c.stdout, usage)
 		return exitSuccess
