@@ -261,7 +261,12 @@ func (c *Conn) collectTicksLocked(scratch *flushScratch) {
 // its frames to it. The write never blocks the caller: when the socket's
 // buffer fills, the rest goes to a goroutine that waits for the socket and
 // exists only until the queue is empty.
-func (c *Conn) flush() {
+func (c *Conn) flush() { c.flushCounting(nil) }
+
+// flushCounting is flush that adds what it wrote to tally, when not nil,
+// instead of to the shard's counters: the shard worker sums a whole burst
+// and adds it once (burstTally).
+func (c *Conn) flushCounting(tally *burstTally) {
 	c.mu.Lock()
 	if c.writing || c.parked || c.state == stateClosed || c.state == stateHandoff {
 		c.mu.Unlock()
@@ -288,8 +293,7 @@ func (c *Conn) flush() {
 		c.mu.Unlock()
 		written, err := c.sink.writeNow(scratch.buffers, scratch.iovecs)
 		if shard != nil {
-			shard.delivered(scratch.frames)
-			shard.sent(scratch.frames, written)
+			shard.wrote(tally, scratch.frames, written)
 		}
 		if err == errWouldBlock {
 			rest := remainingAfter(scratch.buffers, written)
@@ -329,7 +333,7 @@ func (c *Conn) writeSlowly(buffers [][]byte, userBytes int) {
 			return
 		}
 		if shard != nil {
-			shard.sent(frames, bufferBytes(buffers))
+			shard.sent(nil, frames, bufferBytes(buffers))
 		}
 		c.mu.Lock()
 		c.addPendingLocked(-userBytes)
@@ -347,7 +351,7 @@ func (c *Conn) writeSlowly(buffers [][]byte, userBytes int) {
 		shard = c.shard
 		c.mu.Unlock()
 		if shard != nil {
-			shard.delivered(scratch.frames)
+			shard.delivered(nil, scratch.frames)
 		}
 		buffers, frames = scratch.buffers, scratch.frames
 	}

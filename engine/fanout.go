@@ -30,6 +30,7 @@ type shard struct {
 	spare   []shardEvent
 	dirty   []*Conn
 	closing []*Conn
+	tally   burstTally
 
 	deliveries [deliveryKinds]atomic.Uint64 // frames handed to sockets, by Frame.stream
 	sentBytes  atomic.Uint64                // bytes the sockets took
@@ -144,10 +145,11 @@ func (s *shard) deliver(events []shardEvent) {
 	s.mu.Unlock()
 	for i, c := range s.dirty {
 		c.dirty.Store(false)
-		c.flush()
+		c.flushCounting(&s.tally)
 		s.dirty[i] = nil
 	}
 	s.dirty = s.dirty[:0]
+	s.addTally(&s.tally)
 	s.bursts.observe(int64(time.Since(start)))
 	for i, c := range s.closing {
 		c.closeWith(ReasonSlowConsumer)
