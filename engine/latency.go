@@ -1,8 +1,9 @@
 package engine
 
 // What the write path counts: deliveries by stream, bytes sent, and the
-// delivery latency of ticks and user messages. All of it is per shard and
-// atomic, read at scrape time (metrics.go).
+// delivery latency of ticks and user messages. All of it is per shard:
+// atomic counters read at scrape time (metrics.go), which the shard worker
+// adds to once per burst (burstTally) and other writers once per write.
 //
 // Delivery latency runs from a message's receipt (its source's stamp, or
 // its arrival in the engine when the source has none) to the first write
