@@ -129,7 +129,7 @@ func (c *Conn) enqueueLocked(frame *Frame, user bool, key uint64) bool {
 		for i := range c.queue.items {
 			if entry := &c.queue.items[i]; entry.key == key {
 				if entry.user {
-					c.pendingBytes += frame.Len() - entry.frame.Len()
+					c.addPendingLocked(frame.Len() - entry.frame.Len())
 				}
 				entry.frame = frame
 				return true
@@ -140,7 +140,7 @@ func (c *Conn) enqueueLocked(frame *Frame, user bool, key uint64) bool {
 		if c.pendingBytes+frame.Len() > c.engine.config.MaxPendingBytes {
 			return false
 		}
-		c.pendingBytes += frame.Len()
+		c.addPendingLocked(frame.Len())
 	}
 	if c.queue == nil {
 		c.queue = queuePool.Get().(*queueBuffer)
@@ -261,7 +261,12 @@ func (c *Conn) collectTicksLocked(scratch *flushScratch) {
 // its frames to it. The write never blocks the caller: when the socket's
 // buffer fills, the rest goes to a goroutine that waits for the socket and
 // exists only until the queue is empty.
-func (c *Conn) flush() {
+func (c *Conn) flush() { c.flushCounting(nil) }
+
+// flushCounting is flush that adds what it wrote to tally, when not nil,
+// instead of to the shard's counters: the shard worker sums a whole burst
+// and adds it once (burstTally).
+func (c *Conn) flushCounting(tally *burstTally) {
 	c.mu.Lock()
 	if c.writing || c.parked || c.state == stateClosed || c.state == stateHandoff {
 		c.mu.Unlock()
@@ -288,10 +293,11 @@ func (c *Conn) flush() {
 		c.mu.Unlock()
 		written, err := c.sink.writeNow(scratch.buffers, scratch.iovecs)
 		if shard != nil {
-			shard.deliveries.Add(uint64(len(scratch.frames)))
+			shard.wrote(tally, scratch.frames, written)
 		}
 		if err == errWouldBlock {
 			rest := remainingAfter(scratch.buffers, written)
+			c.engine.metrics.writers.Add(1)
 			go c.writeSlowly(rest, userBytes)
 			return
 		}
@@ -300,15 +306,23 @@ func (c *Conn) flush() {
 			return
 		}
 		c.mu.Lock()
-		c.pendingBytes -= userBytes
+		c.addPendingLocked(-userBytes)
 	}
 }
 
 // writeSlowly finishes a write the socket could not take at once, then keeps
 // writing until the queue is empty, waiting for the socket each time.
+// It is one of the writer goroutines that protrader5_writers counts; flush
+// counted it before starting it.
 func (c *Conn) writeSlowly(buffers [][]byte, userBytes int) {
+	defer c.engine.metrics.writers.Add(-1)
 	scratch := scratchPool.Get().(*flushScratch)
 	defer scratch.release()
+	// frames are the frames of buffers, once they come from scratch: the
+	// first buffers are the rest of a partial write, whose frames the
+	// flush that started it has counted.
+	var frames []*Frame
+	shard := c.currentShard()
 	for {
 		if err := c.sink.writeWait(buffers); err != nil {
 			if err == errWriteTimeout {
@@ -318,8 +332,11 @@ func (c *Conn) writeSlowly(buffers [][]byte, userBytes int) {
 			}
 			return
 		}
+		if shard != nil {
+			shard.sent(nil, frames, bufferBytes(buffers))
+		}
 		c.mu.Lock()
-		c.pendingBytes -= userBytes
+		c.addPendingLocked(-userBytes)
 		if c.state == stateClosed || c.parked {
 			c.writing = false
 			c.mu.Unlock()
@@ -331,12 +348,39 @@ func (c *Conn) writeSlowly(buffers [][]byte, userBytes int) {
 			c.mu.Unlock()
 			return
 		}
-		shard := c.shard
+		shard = c.shard
 		c.mu.Unlock()
 		if shard != nil {
-			shard.deliveries.Add(uint64(len(scratch.frames)))
+			shard.delivered(nil, scratch.frames)
 		}
-		buffers = scratch.buffers
+		buffers, frames = scratch.buffers, scratch.frames
+	}
+}
+
+// currentShard returns c's shard, nil before CONNECT.
+func (c *Conn) currentShard() *shard {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.shard
+}
+
+// bufferBytes is the total length of buffers.
+func bufferBytes(buffers [][]byte) int {
+	total := 0
+	for _, buffer := range buffers {
+		total += len(buffer)
+	}
+	return total
+}
+
+// addPendingLocked changes the user bytes queued or in flight, here and in
+// the node's total (protrader5_pending_bytes). A closed connection's bytes
+// left the total when it closed: a write finishing after that changes only
+// its own count.
+func (c *Conn) addPendingLocked(delta int) {
+	c.pendingBytes += delta
+	if delta != 0 && c.state != stateClosed {
+		c.engine.metrics.pendingBytes.Add(int64(delta))
 	}
 }
 
@@ -350,9 +394,9 @@ func (c *Conn) closeWith(reason CloseReason) {
 		return
 	}
 	wasOpen := c.state == stateOpen
+	c.addPendingLocked(-c.pendingBytes)
 	c.state = stateClosed
 	c.releaseQueueLocked()
-	c.pendingBytes = 0
 	c.mu.Unlock()
 	// Counted before the socket closes, so that whoever sees it close also
 	// sees the count.

@@ -44,6 +44,9 @@
 // A socket whose buffer is full gets a goroutine that waits on netpoll until
 // its queue is empty; user data queued past MaxPendingBytes ends the
 // connection as a slow consumer. Nothing on this path allocates per
-// delivery or takes a lock shared across shards. LOCKING.md lists the locks
-// and their order.
+// delivery or takes a lock shared across shards. What it counts
+// (latency.go: deliveries, bytes, the delivery latency from each message's
+// receive stamp to the first write carrying it) goes to per-shard atomics
+// that metrics.go reads at scrape time. LOCKING.md lists the locks and
+// their order.
 package engine

@@ -30,10 +30,14 @@ type shard struct {
 	spare   []shardEvent
 	dirty   []*Conn
 	closing []*Conn
+	tally   burstTally
 
-	deliveries atomic.Uint64 // frames handed to sockets
-	conflated  atomic.Uint64 // ticks skipped by conflation
-	_          [64]byte      // keep hot counters of neighbouring shards apart
+	deliveries [deliveryKinds]atomic.Uint64 // frames handed to sockets, by Frame.stream
+	sentBytes  atomic.Uint64                // bytes the sockets took
+	conflated  atomic.Uint64                // ticks skipped by conflation
+	latency    histogram                    // delivery latency (latency.go)
+	bursts     histogram                    // how long deliver takes, marking to the last flush
+	_          [64]byte                     // keep hot counters of neighbouring shards apart
 }
 
 // shardEvent is one unit of fanout work: a symbol with new ticks, or one
@@ -104,7 +108,8 @@ func (s *shard) run(done <-chan struct{}) {
 func (s *shard) deliver(events []shardEvent) {
 	s.mu.Lock()
 	var barriers []chan struct{}
-	now := timeNow()
+	start := time.Now()
+	now := start.UnixNano()
 	for i := range events {
 		event := &events[i]
 		if event.reached != nil {
@@ -140,10 +145,12 @@ func (s *shard) deliver(events []shardEvent) {
 	s.mu.Unlock()
 	for i, c := range s.dirty {
 		c.dirty.Store(false)
-		c.flush()
+		c.flushCounting(&s.tally)
 		s.dirty[i] = nil
 	}
 	s.dirty = s.dirty[:0]
+	s.addTally(&s.tally)
+	s.bursts.observe(int64(time.Since(start)))
 	for i, c := range s.closing {
 		c.closeWith(ReasonSlowConsumer)
 		s.closing[i] = nil
@@ -209,21 +216,33 @@ func (e *Engine) ring(symbol string, create bool) *symbolRing {
 
 // PublishTick implements Publisher.
 func (e *Engine) PublishTick(symbol string, tick []byte) {
-	e.publishTick(symbol, tick, false)
+	e.publishTick(symbol, tick, false, 0)
+}
+
+// PublishTickReceived implements ReceivedPublisher.
+func (e *Engine) PublishTickReceived(symbol string, tick []byte, received time.Time) {
+	e.publishTick(symbol, tick, false, monotonicStamp(received))
 }
 
 // SeedTick implements Publisher.
 func (e *Engine) SeedTick(symbol string, tick []byte) {
-	e.publishTick(symbol, tick, true)
+	e.publishTick(symbol, tick, true, 0)
 }
 
-func (e *Engine) publishTick(symbol string, tick []byte, seedOnly bool) {
+// publishTick pushes tick into its ring; received is its monotonic
+// receive stamp, 0 for now. A seed is a snapshot, never measured.
+func (e *Engine) publishTick(symbol string, tick []byte, seedOnly bool, received int64) {
 	ring := e.ring(symbol, true)
 	if ring == nil {
 		e.metrics.symbolTableFull.Add(1)
 		return
 	}
-	if !ring.push(newEventFrame("market:data", tick), seedOnly) {
+	frame := newEventFrame("market:data", tick)
+	frame.stream = streamMarket
+	if !seedOnly {
+		frame.stamp(received)
+	}
+	if !ring.push(frame, seedOnly) {
 		return
 	}
 	e.metrics.ticks.Add(1)
@@ -239,22 +258,42 @@ func (e *Engine) publishTick(symbol string, tick []byte, seedOnly bool) {
 
 // PublishUser implements Publisher.
 func (e *Engine) PublishUser(stream Stream, userID string, message []byte) {
+	e.publishUser(stream, userID, message, 0)
+}
+
+// PublishUserReceived implements ReceivedPublisher.
+func (e *Engine) PublishUserReceived(stream Stream, userID string, message []byte, received time.Time) {
+	e.publishUser(stream, userID, message, monotonicStamp(received))
+}
+
+func (e *Engine) publishUser(stream Stream, userID string, message []byte, received int64) {
 	if e.recovery != nil {
-		e.recovery.publish(stream, userID, message, EntryID{}, false)
+		e.recovery.publish(stream, userID, message, EntryID{}, false, received)
 		return
 	}
 	frame := newEventFrame(stream.EventName(), message)
+	frame.stream = stream
+	frame.stamp(received)
 	e.metrics.userMessages[stream].Add(1)
 	e.shardOf(userID).post(shardEvent{frame: frame, userID: userID, stream: stream})
 }
 
 // PublishUserEntry implements Publisher.
 func (e *Engine) PublishUserEntry(stream Stream, userID string, message []byte, id EntryID) {
+	e.publishUserEntry(stream, userID, message, id, 0)
+}
+
+// PublishUserEntryReceived implements ReceivedPublisher.
+func (e *Engine) PublishUserEntryReceived(stream Stream, userID string, message []byte, id EntryID, received time.Time) {
+	e.publishUserEntry(stream, userID, message, id, monotonicStamp(received))
+}
+
+func (e *Engine) publishUserEntry(stream Stream, userID string, message []byte, id EntryID, received int64) {
 	if e.recovery != nil {
-		e.recovery.publish(stream, userID, message, id, true)
+		e.recovery.publish(stream, userID, message, id, true, received)
 		return
 	}
-	e.PublishUser(stream, userID, message)
+	e.publishUser(stream, userID, message, received)
 }
 
 // HistoryFrom implements Publisher.
@@ -276,6 +315,8 @@ func (e *Engine) ReleaseSession(pid string) {
 // PublishPositionRefresh implements Publisher.
 func (e *Engine) PublishPositionRefresh(userID, positionID string, message []byte) {
 	frame := newEventFrame(StreamPositions.EventName(), message)
+	frame.stream = StreamPositions
+	frame.stamp(0)
 	// The key only has to tell positions apart within one user's queue; a
 	// zero hash is moved off zero, which means "no key".
 	key := maphash.String(userSeed, positionID) | 1
@@ -298,4 +339,4 @@ func (e *Engine) Subscribed(stream Stream, userID string) bool {
 	return false
 }
 
-var _ Publisher = (*Engine)(nil)
+var _ ReceivedPublisher = (*Engine)(nil)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/protrader5/ws-gateway/wire"
@@ -15,10 +16,19 @@ import (
 // The bytes live in the same allocation, right after the struct, so building
 // a frame costs exactly one allocation. Frame holds no pointers, which keeps
 // that allocation out of the garbage collector's scanning.
+//
+// The one field that changes is received: the first write that carries the
+// frame takes it (delivery latency, latency.go); the bytes never change.
 type Frame struct {
-	seq       uint64 // position in its symbol ring; 0 for other frames
+	seq uint64 // position in its symbol ring; 0 for other frames
+	// received is when the message came in (monotonicStamp), until the
+	// first write carrying the frame claims it; 0 when not measured.
+	received  atomic.Int64
 	length    uint32
 	headerLen uint8
+	// stream is what the frame delivers, for protrader5_stream_deliveries_total:
+	// a Stream, streamMarket, or 0 for everything else (acks, pings, ...).
+	stream Stream
 }
 
 const frameHeaderSize = int(unsafe.Sizeof(Frame{}))

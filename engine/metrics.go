@@ -27,13 +27,34 @@ type metrics struct {
 	symbolTableFull  atomic.Uint64
 	snapshotsSkipped atomic.Uint64
 	disconnects      [closeReasonCount]atomic.Uint64
+	pendingBytes     atomic.Int64 // user bytes queued or in flight, all sockets
+	writers          atomic.Int64 // writer goroutines (writeSlowly) running
 
 	labelledMu sync.Mutex
 	labelled   map[[2]string]*atomic.Uint64 // guarded by labelledMu; {metric, label} -> count
 }
 
+// knownLabels are the label values each labelled counter is created with,
+// at 0, so that a series exists from start-up: a rate() or an alert over
+// it sees its first occurrence as an increase, not as a new series. A label
+// value not listed here still gets its series when it first occurs.
+var knownLabels = map[string][]string{
+	"auth_failures": {string(auth.TokenMissing), string(auth.TokenInvalid), string(auth.TokenExpired)},
+	"refusals":      {"INVALID_PAYLOAD", "INVALID_SYMBOL", "NOT_CONNECTED", "RATE_LIMITED", "TOO_MANY_SYMBOLS"},
+	"recoveries": {recoveryRecovered, recoveryExpired, recoveryUnknown, recoveryForeignUser,
+		recoveryOffsetTrimmed, recoveryDisabled},
+	"handshake_refusals": append([]string{refusedMaxConnections, refusedPerIP, refusedRate,
+		"bad_upgrade", "header_too_large", "draining", "poll_overlap", "post_overlap"}, engineIORefusalNames[:]...),
+}
+
 func newMetrics() *metrics {
-	return &metrics{labelled: make(map[[2]string]*atomic.Uint64)}
+	m := &metrics{labelled: make(map[[2]string]*atomic.Uint64)}
+	for metric, labels := range knownLabels {
+		for _, label := range labels {
+			m.labelled[[2]string{metric, label}] = new(atomic.Uint64)
+		}
+	}
+	return m
 }
 
 func (m *metrics) closed(reason CloseReason) {
@@ -69,30 +90,42 @@ func (e *Engine) Collector() prometheus.Collector { return engineCollector{e} }
 type engineCollector struct{ engine *Engine }
 
 var (
-	descConnections   = prometheus.NewDesc("protrader5_connections", "TCP connections held by the event loop.", nil, nil)
-	descSockets       = prometheus.NewDesc("protrader5_sockets", "Socket.IO sockets connected to the main namespace.", nil, nil)
-	descSubscriptions = prometheus.NewDesc("protrader5_subscriptions", "Market symbol subscriptions.", nil, nil)
-	descSymbols       = prometheus.NewDesc("protrader5_symbols", "Symbols tracked by this node.", nil, nil)
-	descAccepted      = prometheus.NewDesc("protrader5_connections_accepted_total", "TCP connections accepted.", nil, nil)
-	descUpgrades      = prometheus.NewDesc("protrader5_websocket_upgrades_total", "WebSocket handshakes completed.", nil, nil)
-	descDeliveries    = prometheus.NewDesc("protrader5_deliveries_total", "Frames handed to client sockets.", nil, nil)
-	descConflated     = prometheus.NewDesc("protrader5_conflated_ticks_total", "Ticks skipped for a lagging client because a newer tick of the symbol replaced them.", nil, nil)
-	descTicks         = prometheus.NewDesc("protrader5_ticks_total", "Market ticks published into the engine.", nil, nil)
-	descUserMessages  = prometheus.NewDesc("protrader5_user_messages_total", "User messages published into the engine.", []string{"stream"}, nil)
-	descDisconnects   = prometheus.NewDesc("protrader5_disconnects_total", "Connections ended, by reason (slow_consumer, write_timeout, ping_timeout, ...).", []string{"reason"}, nil)
-	descUnknownEvents = prometheus.NewDesc("protrader5_unknown_events_total", "Client events ignored because their name is unknown.", nil, nil)
-	descProtocol      = prometheus.NewDesc("protrader5_protocol_errors_total", "Malformed Socket.IO packets received.", nil, nil)
-	descTokenExpiries = prometheus.NewDesc("protrader5_token_expiries_total", "Sockets disconnected because their token expired.", nil, nil)
-	descHTTPConns     = prometheus.NewDesc("protrader5_http_connections", "Plain HTTP connections (probes, scrapes, long-polling) held by net/http.", nil, nil)
-	descPolling       = prometheus.NewDesc("protrader5_polling_sessions", "Long-polling sessions known by id.", nil, nil)
-	descSymbolsFull   = prometheus.NewDesc("protrader5_symbol_table_full_total", "Ticks and subscriptions refused because the node tracks MaxSymbols symbols already.", nil, nil)
-	descSnapshotsSkip = prometheus.NewDesc("protrader5_snapshot_reads_skipped_total", "Latest-tick reads skipped because as many were in flight as allowed.", nil, nil)
-	descReplayed      = prometheus.NewDesc("protrader5_replayed_messages_total", "User messages replayed to recovered sockets.", nil, nil)
-	descHistory       = prometheus.NewDesc("protrader5_recovery_history_messages", "User messages kept for replay.", nil, nil)
-	descHistoryBytes  = prometheus.NewDesc("protrader5_recovery_history_bytes", "Bytes of the user messages kept for replay (bounded by RECOVERY_MAX_BYTES).", nil, nil)
-	descLiveSessions  = prometheus.NewDesc("protrader5_recoverable_sessions", "Connected sockets with a recoverable session.", nil, nil)
-	descTimerEntries  = prometheus.NewDesc("protrader5_timer_entries", "Entries in the connection timer wheel (one per live connection at most).", nil, nil)
-	descLabelled      = map[string]*prometheus.Desc{
+	descConnections      = prometheus.NewDesc("protrader5_connections", "TCP connections held by the event loop.", nil, nil)
+	descSockets          = prometheus.NewDesc("protrader5_sockets", "Socket.IO sockets connected to the main namespace.", nil, nil)
+	descSubscriptions    = prometheus.NewDesc("protrader5_subscriptions", "Market symbol subscriptions.", nil, nil)
+	descSymbols          = prometheus.NewDesc("protrader5_symbols", "Symbols tracked by this node.", nil, nil)
+	descAccepted         = prometheus.NewDesc("protrader5_connections_accepted_total", "TCP connections accepted.", nil, nil)
+	descUpgrades         = prometheus.NewDesc("protrader5_websocket_upgrades_total", "WebSocket handshakes completed.", nil, nil)
+	descDeliveries       = prometheus.NewDesc("protrader5_deliveries_total", "Frames handed to client sockets.", nil, nil)
+	descConflated        = prometheus.NewDesc("protrader5_conflated_ticks_total", "Ticks skipped for a lagging client because a newer tick of the symbol replaced them.", nil, nil)
+	descTicks            = prometheus.NewDesc("protrader5_ticks_total", "Market ticks published into the engine.", nil, nil)
+	descUserMessages     = prometheus.NewDesc("protrader5_user_messages_total", "User messages published into the engine.", []string{"stream"}, nil)
+	descDisconnects      = prometheus.NewDesc("protrader5_disconnects_total", "Connections ended, by reason (slow_consumer, write_timeout, ping_timeout, ...).", []string{"reason"}, nil)
+	descUnknownEvents    = prometheus.NewDesc("protrader5_unknown_events_total", "Client events ignored because their name is unknown.", nil, nil)
+	descProtocol         = prometheus.NewDesc("protrader5_protocol_errors_total", "Malformed Socket.IO packets received.", nil, nil)
+	descTokenExpiries    = prometheus.NewDesc("protrader5_token_expiries_total", "Sockets disconnected because their token expired.", nil, nil)
+	descHTTPConns        = prometheus.NewDesc("protrader5_http_connections", "Plain HTTP connections (probes, scrapes, long-polling) held by net/http.", nil, nil)
+	descPolling          = prometheus.NewDesc("protrader5_polling_sessions", "Long-polling sessions known by id.", nil, nil)
+	descSymbolsFull      = prometheus.NewDesc("protrader5_symbol_table_full_total", "Ticks and subscriptions refused because the node tracks MaxSymbols symbols already.", nil, nil)
+	descSnapshotsSkip    = prometheus.NewDesc("protrader5_snapshot_reads_skipped_total", "Latest-tick reads skipped because as many were in flight as allowed.", nil, nil)
+	descReplayed         = prometheus.NewDesc("protrader5_replayed_messages_total", "User messages replayed to recovered sockets.", nil, nil)
+	descHistory          = prometheus.NewDesc("protrader5_recovery_history_messages", "User messages kept for replay.", nil, nil)
+	descHistoryBytes     = prometheus.NewDesc("protrader5_recovery_history_bytes", "Bytes of the user messages kept for replay (bounded by RECOVERY_MAX_BYTES).", nil, nil)
+	descLiveSessions     = prometheus.NewDesc("protrader5_recoverable_sessions", "Connected sockets with a recoverable session.", nil, nil)
+	descTimerEntries     = prometheus.NewDesc("protrader5_timer_entries", "Entries in the connection timer wheel (one per live connection at most).", nil, nil)
+	descStreamDeliveries = prometheus.NewDesc("protrader5_stream_deliveries_total",
+		"Message frames handed to client sockets, by stream (market, orders, positions, notifications).", []string{"stream"}, nil)
+	descSentBytes    = prometheus.NewDesc("protrader5_sent_bytes_total", "Bytes written to client sockets (WebSocket frames and polling payloads).", nil, nil)
+	descPendingBytes = prometheus.NewDesc("protrader5_pending_bytes", "User message bytes queued or being written, over all sockets (each bounded by MAX_PENDING_BYTES).", nil, nil)
+	descWriters      = prometheus.NewDesc("protrader5_writers", "Sockets with a writer goroutine now: their send buffer was full and a goroutine waits to finish the write.", nil, nil)
+	descUsers        = prometheus.NewDesc("protrader5_users", "Distinct users with at least one socket connected to this node.", nil, nil)
+	descTransports   = prometheus.NewDesc("protrader5_transport_sockets",
+		"Socket.IO sockets connected, by the transport carrying them now (a polling session that upgraded counts as websocket).", []string{"transport"}, nil)
+	descLatency = prometheus.NewDesc("protrader5_delivery_latency_seconds",
+		"From a tick or user message's receipt from Redis (or its arrival in the engine) to the first socket write carrying it.", nil, nil)
+	descBursts = prometheus.NewDesc("protrader5_fanout_burst_seconds",
+		"How long a shard's fanout burst takes, from marking subscribers to the last socket write.", nil, nil)
+	descLabelled = map[string]*prometheus.Desc{
 		"auth_failures":      prometheus.NewDesc("protrader5_auth_failures_total", "Refused CONNECTs by reason.", []string{"reason"}, nil),
 		"refusals":           prometheus.NewDesc("protrader5_event_refusals_total", "Client events refused, by error code.", []string{"code"}, nil),
 		"recoveries":         prometheus.NewDesc("protrader5_recoveries_total", "CONNECTs that presented a session to recover, by result (recovered, expired, unknown, foreign_user, offset_trimmed, disabled).", []string{"result"}, nil),
@@ -103,7 +136,8 @@ var (
 func (c engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{descConnections, descSockets, descSubscriptions, descSymbols, descAccepted, descUpgrades,
 		descDeliveries, descConflated, descTicks, descUserMessages, descDisconnects, descUnknownEvents, descProtocol, descTokenExpiries,
-		descHTTPConns, descPolling, descTimerEntries, descReplayed, descHistory, descHistoryBytes, descLiveSessions, descSymbolsFull, descSnapshotsSkip} {
+		descHTTPConns, descPolling, descTimerEntries, descReplayed, descHistory, descHistoryBytes, descLiveSessions, descSymbolsFull, descSnapshotsSkip,
+		descStreamDeliveries, descSentBytes, descPendingBytes, descWriters, descUsers, descTransports, descLatency, descBursts} {
 		ch <- desc
 	}
 	for _, desc := range descLabelled {
@@ -127,13 +161,42 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 	e.symbolsMu.RUnlock()
 	counter(descAccepted, m.accepted.Load())
 	counter(descUpgrades, m.upgrades.Load())
-	var deliveries, conflated uint64
+	var (
+		deliveries      [deliveryKinds]uint64
+		conflated, sent uint64
+		latency, bursts histogramSnapshot
+		totalDeliveries uint64
+		users           int
+	)
 	for _, s := range e.shards {
-		deliveries += s.deliveries.Load()
+		for kind := range s.deliveries {
+			deliveries[kind] += s.deliveries[kind].Load()
+		}
 		conflated += s.conflated.Load()
+		sent += s.sentBytes.Load()
+		latency.add(&s.latency)
+		bursts.add(&s.bursts)
+		s.mu.Lock()
+		users += len(s.users)
+		s.mu.Unlock()
 	}
-	counter(descDeliveries, deliveries)
+	for kind, count := range deliveries {
+		totalDeliveries += count
+		if name := deliveryKindNames[kind]; name != "" {
+			counter(descStreamDeliveries, count, name)
+		}
+	}
+	counter(descDeliveries, totalDeliveries)
 	counter(descConflated, conflated)
+	counter(descSentBytes, sent)
+	gauge(descPendingBytes, float64(m.pendingBytes.Load()))
+	gauge(descWriters, float64(m.writers.Load()))
+	gauge(descUsers, float64(users))
+	polling := e.pollingSockets()
+	gauge(descTransports, float64(max(m.sockets.Load()-int64(polling), 0)), "websocket")
+	gauge(descTransports, float64(polling), "polling")
+	ch <- latency.metric(descLatency)
+	ch <- bursts.metric(descBursts)
 	counter(descTicks, m.ticks.Load())
 	for stream := StreamOrders; stream < streamCount; stream++ {
 		counter(descUserMessages, m.userMessages[stream].Load(), stream.String())
@@ -194,7 +257,9 @@ func (e *Engine) Stats() Stats {
 		Disconnects:     make(map[string]uint64),
 	}
 	for _, s := range e.shards {
-		stats.Deliveries += s.deliveries.Load()
+		for kind := range s.deliveries {
+			stats.Deliveries += s.deliveries[kind].Load()
+		}
 		stats.Conflated += s.conflated.Load()
 	}
 	for reason := CloseReason(0); reason < closeReasonCount; reason++ {

@@ -205,6 +205,28 @@ func (e *Engine) pollingSessions() int {
 	return len(e.sessions)
 }
 
+// pollingSockets returns how many Socket.IO sockets long-polling carries
+// now: connected sessions that have not upgraded to WebSocket. The sessions
+// are copied out first: sessionsMu is a leaf lock, never held while a
+// Conn.mu is taken.
+func (e *Engine) pollingSockets() int {
+	e.sessionsMu.RLock()
+	sessions := make([]*Conn, 0, len(e.sessions))
+	for _, c := range e.sessions {
+		sessions = append(sessions, c)
+	}
+	e.sessionsMu.RUnlock()
+	count := 0
+	for _, c := range sessions {
+		c.mu.Lock()
+		if c.connected && c.state == stateOpen && c.polling != nil && !c.polling.upgraded {
+			count++
+		}
+		c.mu.Unlock()
+	}
+	return count
+}
+
 func (e *Engine) removeSession(sid string, c *Conn) {
 	e.sessionsMu.Lock()
 	if e.sessions[sid] == c {

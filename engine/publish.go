@@ -1,5 +1,7 @@
 package engine
 
+import "time"
+
 // Stream names a per-user stream a socket can subscribe to (docs/protocol.md).
 type Stream uint8
 
@@ -77,6 +79,22 @@ type Publisher interface {
 	// Subscribed reports whether any socket on this node is subscribed to
 	// userID's stream; sources use it to skip work nobody would receive.
 	Subscribed(stream Stream, userID string) bool
+}
+
+// ReceivedPublisher is a Publisher that is also told when each message was
+// received from its source, so that protrader5_delivery_latency_seconds
+// covers the time the message spent in ingest before reaching the engine.
+// The engine implements it; package ingest uses it when its publisher does,
+// and the plain Publisher methods stamp messages as they enter the engine.
+type ReceivedPublisher interface {
+	Publisher
+	// PublishTickReceived is PublishTick for a tick received at received.
+	PublishTickReceived(symbol string, tick []byte, received time.Time)
+	// PublishUserReceived is PublishUser for a message received at received.
+	PublishUserReceived(stream Stream, userID string, message []byte, received time.Time)
+	// PublishUserEntryReceived is PublishUserEntry for an entry read at
+	// received.
+	PublishUserEntryReceived(stream Stream, userID string, message []byte, id EntryID, received time.Time)
 }
 
 // SnapshotSource answers the reads the engine makes when a socket subscribes

@@ -87,7 +87,8 @@ func newRecovery(e *Engine) *recovery {
 }
 
 // publish gives a user message its ID and offset and posts it to its shard.
-func (r *recovery) publish(stream Stream, userID string, message []byte, id EntryID, given bool) {
+// received is the message's monotonic receive stamp, 0 for now.
+func (r *recovery) publish(stream Stream, userID string, message []byte, id EntryID, given bool, received int64) {
 	e := r.engine
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -102,6 +103,8 @@ func (r *recovery) publish(stream Stream, userID string, message []byte, id Entr
 	r.position[stream] = id
 	r.scratch = appendOffset(r.scratch[:0], r.epoch, &r.position)
 	frame := newRecoverableEventFrame(stream.EventName(), message, r.scratch)
+	frame.stream = stream
+	frame.stamp(received)
 	e.metrics.userMessages[stream].Add(1)
 	e.shardOf(userID).post(shardEvent{frame: frame, userID: userID, stream: stream, id: id, record: true})
 }
@@ -230,6 +233,8 @@ func (r *recovery) recover(c *Conn, session Session, from Cursor, tokenExpiry in
 	c.connectDeadline = 0
 	c.tokenExpiry = tokenExpiry
 	c.scheduleNextLocked()
+	// A replay's age is the outage's, not delivery latency.
+	forgetLatency(replay...)
 	for _, frame := range replay {
 		c.enqueueLocked(frame, false, 0)
 	}

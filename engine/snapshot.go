@@ -51,7 +51,9 @@ func (e *Engine) sendPositions(c *Conn) {
 			return
 		}
 		for _, position := range positions {
-			if !c.enqueueUser(newEventFrame(StreamPositions.EventName(), position), 0) {
+			frame := newEventFrame(StreamPositions.EventName(), position)
+			frame.stream = StreamPositions
+			if !c.enqueueUser(frame, 0) {
 				c.closeWith(ReasonSlowConsumer)
 				return
 			}

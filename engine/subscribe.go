@@ -166,6 +166,8 @@ func (e *Engine) subscribeMarket(c *Conn, symbols []string) (now []string, unkno
 		lastSeq := uint64(0)
 		if seq > 0 {
 			lastSeq = seq - 1 // the newest tick goes out at once
+			// as a snapshot: however old it is, that is not latency
+			forgetLatency(ring.latest())
 		} else {
 			unknown = append(unknown, ring.name)
 		}

@@ -133,6 +133,12 @@ type Redis struct {
 	streamEntries [channelCount]atomic.Uint64
 	streamGaps    [channelCount]atomic.Uint64
 	streamLag     [channelCount]atomic.Int64 // milliseconds
+	// streamReadDelay is, per channel, how old the last entry read was by
+	// its ID when read, in milliseconds.
+	streamReadDelay [channelCount]atomic.Int64
+
+	roundTrip    atomic.Int64 // the last PING's round trip, nanoseconds
+	pingFailures atomic.Uint64
 }
 
 var _ Source = (*Redis)(nil)
@@ -140,6 +146,9 @@ var _ Source = (*Redis)(nil)
 type queuedMessage struct {
 	channel Channel
 	payload []byte
+	// received is when rueidis handed the message over: the start of its
+	// delivery latency (protrader5_delivery_latency_seconds).
+	received time.Time
 	// resubscribed marks where channel's subscription was (re)made: what
 	// was published before it and not queued is lost.
 	resubscribed bool
@@ -278,6 +287,7 @@ func (r *Redis) Run(ctx context.Context) error {
 	workers.Go(func() { r.drain(runContext) })
 	workers.Go(func() { r.monitor(runContext) })
 	workers.Go(func() { r.connectCache(runContext) })
+	workers.Go(func() { r.pingPeriodically(runContext) })
 
 	pubsub, _ := r.connect(runContext, r.pubsubOption, "pubsub")
 	if pubsub != nil {
@@ -403,7 +413,7 @@ func (r *Redis) receive(ctx context.Context, client rueidis.Client, channel Chan
 // the router and then the engine own the bytes.
 func (r *Redis) enqueue(ctx context.Context, channel Channel, message string) {
 	r.received.Add(1)
-	r.queueItem(ctx, queuedMessage{channel: channel, payload: []byte(message)})
+	r.queueItem(ctx, queuedMessage{channel: channel, payload: []byte(message), received: time.Now()})
 }
 
 // enqueueResubscribed tells the drain goroutine, in order with the
@@ -439,7 +449,7 @@ func (r *Redis) drain(ctx context.Context) {
 				r.router.publisher.HistoryFrom(item.channel.stream(), engine.EntryID{})
 				continue
 			}
-			r.router.Handle(item.channel, item.payload)
+			r.router.HandleReceived(item.channel, item.payload, item.received)
 		case <-ctx.Done():
 			return
 		}

@@ -148,7 +148,10 @@ type RouterOptions struct {
 //
 // All methods are safe for concurrent use.
 type Router struct {
-	publisher       engine.Publisher
+	publisher engine.Publisher
+	// timed is publisher when it takes receive times (the engine does),
+	// else nil.
+	timed           engine.ReceivedPublisher
 	logger          *slog.Logger
 	maxMessageBytes int
 	warnInterval    time.Duration
@@ -181,6 +184,7 @@ func NewRouter(publisher engine.Publisher, options RouterOptions) *Router {
 		warnInterval:    options.WarnInterval,
 		now:             options.Now,
 	}
+	r.timed, _ = publisher.(engine.ReceivedPublisher)
 	if r.logger == nil {
 		r.logger = slog.Default()
 	}
@@ -206,6 +210,13 @@ func NewRouter(publisher engine.Publisher, options RouterOptions) *Router {
 // engine). Malformed messages are dropped and counted; Handle never fails.
 // Handle panics on a Channel outside the four defined ones (programmer error).
 func (r *Router) Handle(channel Channel, payload []byte) {
+	r.HandleReceived(channel, payload, time.Time{})
+}
+
+// HandleReceived is Handle for a message received from its source at
+// received, which the engine's delivery latency starts from. The zero time
+// means the message's arrival in the engine.
+func (r *Router) HandleReceived(channel Channel, payload []byte, received time.Time) {
 	if int(channel) >= channelCount {
 		panic("ingest: Handle on unknown channel")
 	}
@@ -213,10 +224,10 @@ func (r *Router) Handle(channel Channel, payload []byte) {
 		return
 	}
 	if channel == ChannelTicks {
-		r.handleTicks(payload)
+		r.handleTicks(payload, received)
 		return
 	}
-	r.handleUser(channel, payload, engine.EntryID{}, false)
+	r.handleUser(channel, payload, engine.EntryID{}, false, received)
 }
 
 // HandleEntry routes one message of a user channel read from a Redis stream
@@ -226,13 +237,19 @@ func (r *Router) Handle(channel Channel, payload []byte) {
 // rejects are as for Handle. HandleEntry panics on ChannelTicks or an
 // unknown channel: ticks are never read from streams.
 func (r *Router) HandleEntry(channel Channel, payload []byte, id engine.EntryID) {
+	r.HandleEntryReceived(channel, payload, id, time.Time{})
+}
+
+// HandleEntryReceived is HandleEntry for an entry read at received (see
+// HandleReceived).
+func (r *Router) HandleEntryReceived(channel Channel, payload []byte, id engine.EntryID, received time.Time) {
 	if channel == ChannelTicks || int(channel) >= channelCount {
 		panic("ingest: HandleEntry on a channel that is not a user channel")
 	}
 	if !r.check(channel, payload) {
 		return
 	}
-	r.handleUser(channel, payload, id, true)
+	r.handleUser(channel, payload, id, true, received)
 }
 
 // check counts and reports what makes payload unusable whatever the channel.
@@ -248,42 +265,52 @@ func (r *Router) check(channel Channel, payload []byte) bool {
 	return true
 }
 
-func (r *Router) handleTicks(payload []byte) {
+func (r *Router) handleTicks(payload []byte, received time.Time) {
 	start := wire.SkipJSONSpace(payload, 0)
 	if payload[start] != '[' {
-		r.handleTick(trimSpace(payload))
+		r.handleTick(trimSpace(payload), received)
 		return
 	}
 	// An array: each element is validated and published alone, so one bad
 	// tick does not cost its neighbours.
 	forEachElement(payload, start, func(element []byte) {
-		r.handleTick(element)
+		r.handleTick(element, received)
 	})
 }
 
-func (r *Router) handleTick(tick []byte) {
+func (r *Router) handleTick(tick []byte, received time.Time) {
 	decoded, reason, ok := r.decodeTick(tick)
 	if !ok {
 		r.reject(ChannelTicks, reason, decoded.symbol)
 		return
 	}
 	r.accepted[ChannelTicks].Add(1)
-	r.publisher.PublishTick(decoded.symbol, tick)
+	if r.timed != nil && !received.IsZero() {
+		r.timed.PublishTickReceived(decoded.symbol, tick, received)
+	} else {
+		r.publisher.PublishTick(decoded.symbol, tick)
+	}
 	if decoded.hasPrice {
 		r.refreshPositions(decoded.symbol, decoded.price, decoded.priceRaw)
 	}
 }
 
-func (r *Router) handleUser(channel Channel, payload []byte, id engine.EntryID, fromStream bool) {
+func (r *Router) handleUser(channel Channel, payload []byte, id engine.EntryID, fromStream bool, received time.Time) {
 	userID, reason, ok := decodeUser(payload)
 	if !ok {
 		r.reject(channel, reason, "")
 		return
 	}
 	r.accepted[channel].Add(1)
-	if fromStream {
+	timed := r.timed != nil && !received.IsZero()
+	switch {
+	case fromStream && timed:
+		r.timed.PublishUserEntryReceived(channel.stream(), userID, payload, id, received)
+	case fromStream:
 		r.publisher.PublishUserEntry(channel.stream(), userID, payload, id)
-	} else {
+	case timed:
+		r.timed.PublishUserReceived(channel.stream(), userID, payload, received)
+	default:
 		r.publisher.PublishUser(channel.stream(), userID, payload)
 	}
 	if channel == ChannelPositions {

@@ -174,6 +174,14 @@ type RedisStats struct {
 	// StreamLag is, per channel, how far the last entry processed is behind
 	// the newest one in the stream at the last read, by entry ID time.
 	StreamLag [channelCount]time.Duration
+	// StreamReadDelay is, per channel, how old the last entry read was when
+	// read: now minus its ID's time (Redis's clock, so it includes the skew
+	// between the two clocks).
+	StreamReadDelay [channelCount]time.Duration
+	// RoundTrip is the last PING's round trip on the read client; zero
+	// before the first. PingFailures counts the PINGs that failed.
+	RoundTrip    time.Duration
+	PingFailures uint64
 	// QueueWaits counts messages that found the router queue full and made
 	// the Pub/Sub reader wait.
 	QueueWaits uint64
@@ -198,11 +206,14 @@ func (r *Redis) Stats() RedisStats {
 		CacheEnabled: r.cacheEnabled.Load(),
 		CacheHits:    r.cacheHits.Load(),
 		CacheMisses:  r.cacheMisses.Load(),
+		RoundTrip:    time.Duration(r.roundTrip.Load()),
+		PingFailures: r.pingFailures.Load(),
 	}
 	for c := range channelCount {
 		stats.StreamEntries[c] = r.streamEntries[c].Load()
 		stats.StreamGaps[c] = r.streamGaps[c].Load()
 		stats.StreamLag[c] = time.Duration(r.streamLag[c].Load()) * time.Millisecond
+		stats.StreamReadDelay[c] = time.Duration(r.streamReadDelay[c].Load()) * time.Millisecond
 	}
 	return stats
 }

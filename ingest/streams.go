@@ -234,9 +234,10 @@ func (s *streamReader) read(ctx context.Context, block bool) (caughtUp bool, err
 	if err != nil {
 		return false, fmt.Errorf("ingest: xinfo stream %s: %w", s.key, err)
 	}
+	received := time.Now()
 	entries := batches[s.key]
 	s.checkLoss(ctx, stream, entries)
-	s.handle(entries)
+	s.handle(entries, received)
 	if s.counted {
 		s.readSinceAnchor += int64(len(entries))
 	}
@@ -321,8 +322,15 @@ func (s *streamReader) trimmedUnread(info streamInfo, entries []rueidis.XRangeSl
 	return added-s.readSinceAnchor-int64(len(entries))-unreadHeld > 0
 }
 
-// handle hands entries to the router in order.
-func (s *streamReader) handle(entries []rueidis.XRangeSlice) {
+// handle hands entries read at received to the router in order.
+func (s *streamReader) handle(entries []rueidis.XRangeSlice, received time.Time) {
+	defer func() {
+		if len(entries) > 0 {
+			// The ID's time is the Redis server's clock when the entry was
+			// added: the delay includes the skew between the two clocks.
+			s.redis.streamReadDelay[s.channel].Store(max(received.UnixMilli()-int64(s.newestRead.Millis), 0))
+		}
+	}()
 	for _, entry := range entries {
 		id, ok := engine.ParseEntryID(entry.ID)
 		if !ok || !entryBefore(s.last, id) {
@@ -340,7 +348,7 @@ func (s *streamReader) handle(entries []rueidis.XRangeSlice) {
 			s.redis.router.reject(s.channel, ReasonMissingData, "")
 			continue
 		}
-		s.redis.router.HandleEntry(s.channel, []byte(data), id)
+		s.redis.router.HandleEntryReceived(s.channel, []byte(data), id, received)
 	}
 }
 

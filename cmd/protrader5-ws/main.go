@@ -150,20 +150,25 @@ func (c *cli) versionCommand(arguments []string) int {
 	if code, done := parseFlags(flags, arguments); done {
 		return code
 	}
-	revision := commit
-	if revision == "" {
-		revision = "unknown"
-		// `go build` records the revision when it can see the repository.
-		if info, ok := debug.ReadBuildInfo(); ok {
-			for _, setting := range info.Settings {
-				if setting.Key == "vcs.revision" {
-					revision = setting.Value
-				}
+	fmt.Fprintf(c.stdout, "protrader5-ws %s (commit %s, %s %s/%s)\n", version, buildRevision(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return exitSuccess
+}
+
+// buildRevision is the commit stamped in at build time, else the one `go
+// build` recorded when it could see the repository, else "unknown".
+func buildRevision() string {
+	if commit != "" {
+		return commit
+	}
+	revision := "unknown"
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, setting := range info.Settings {
+			if setting.Key == "vcs.revision" {
+				revision = setting.Value
 			}
 		}
 	}
-	fmt.Fprintf(c.stdout, "protrader5-ws %s (commit %s, %s %s/%s)\n", version, revision, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return exitSuccess
+	return revision
 }
 
 const serveUsage = `usage: protrader5-ws [serve]

@@ -121,7 +121,7 @@ func newRegistry() *prometheus.Registry {
 	// holds the garbage of the current cycle).
 	goCollector := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
 		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)}))
-	registry.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry.MustRegister(goCollector, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newBuildInfo())
 	return registry
 }
 
