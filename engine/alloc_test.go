@@ -16,7 +16,7 @@ func TestFanoutAllocatesNothingPerDelivery(t *testing.T) {
 		subscribe(t, e, attachTestConn(t, e, fmt.Sprintf("user%d", i), newMemorySink(false)), "AAA")
 	}
 	ring := e.ring("AAA", false)
-	frames := make([]*Frame, 200)
+	frames := make([]*outboundFrame, 200)
 	for i := range frames {
 		frames[i] = newEventFrame("market:data", tick("AAA", i))
 		// Stamped, as published ticks are: the first write claims the

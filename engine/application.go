@@ -70,7 +70,7 @@ func WithApplication(application Application) Option {
 // connection and the handler its messages go to. A connection the gateway serves
 // itself has none, so the hook costs such connections no allocation.
 type applicationConn struct {
-	conn    *Conn
+	conn    *clientConn
 	handler Handler
 }
 
@@ -104,7 +104,7 @@ func (e *Engine) servesPath(path string) bool {
 // openApplication offers c, a session just opened at path, to the
 // Application. It runs after c's open packet is queued (so that whatever
 // Open sends follows it) and before c's first message is read.
-func (e *Engine) openApplication(c *Conn, path string) {
+func (e *Engine) openApplication(c *clientConn, path string) {
 	if e.application == nil {
 		return
 	}
@@ -137,7 +137,7 @@ func (s *applicationConn) Connected() {
 // messageFrame frames an Engine.IO message: a text frame holding the
 // message packet, or a binary frame holding the bare data (polling sends
 // it as 'b' + base64).
-func messageFrame(message Message) *Frame {
+func messageFrame(message Message) *outboundFrame {
 	if !message.Binary {
 		return newTextFrame(wire.AppendPacket(nil, wire.Packet{Type: wire.PacketMessage, Data: message.Data}))
 	}

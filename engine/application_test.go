@@ -190,7 +190,7 @@ func FuzzPollingPost(f *testing.F) {
 		default:
 			t.Fatalf("POST %q = %d %q (session closed: %v)", body, post.Code, post.Body.String(), closed)
 		}
-		c.closeWith(ReasonClientClosed)
+		c.closeWith(reasonClientClosed)
 	})
 }
 

@@ -19,7 +19,7 @@ const maxFrameOverhead = 16
 // authenticated reports whether c has joined the main namespace, or is
 // served by an Application: the engine does not authenticate those, so its
 // pre-authentication allowance does not apply to them.
-func (c *Conn) authenticated() bool {
+func (c *clientConn) authenticated() bool {
 	if c.application != nil {
 		return true
 	}
@@ -41,7 +41,7 @@ func (e *Engine) maxFrame(authenticated bool) int64 {
 // buffer: one largest frame and, once authenticated, inputSlack more.
 // netpoll reads eagerly, so the buffer may pass it by one socket read
 // before the next check.
-func (e *Engine) inputLimit(c *Conn, authenticated bool) int {
+func (e *Engine) inputLimit(c *clientConn, authenticated bool) int {
 	if !authenticated {
 		return int(e.maxFrame(false)) + maxFrameOverhead
 	}
@@ -51,7 +51,7 @@ func (e *Engine) inputLimit(c *Conn, authenticated bool) int {
 // chargePreAuth takes one frame (or polling packet) of size bytes from c's
 // pre-authentication allowance and reports whether it was within it. It is
 // called only by c's reader, before c has authenticated.
-func (e *Engine) chargePreAuth(c *Conn, size int) bool {
+func (e *Engine) chargePreAuth(c *clientConn, size int) bool {
 	c.preAuthFrames++
 	c.preAuthBytes += size
 	if c.preAuthFrames > e.config.PreAuthFrames || c.preAuthBytes > e.config.PreAuthBytes {

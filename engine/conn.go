@@ -17,7 +17,7 @@ type sink interface {
 	writeNow(buffers [][]byte, iovecs []syscall.Iovec) (int, error)
 	// writeWait writes all of buffers, waiting up to the write timeout.
 	writeWait(buffers [][]byte) error
-	// close ends the transport; it may call back into Conn.closeWith.
+	// close ends the transport; it may call back into clientConn.closeWith.
 	close()
 }
 
@@ -33,7 +33,7 @@ const (
 // queued is one pending frame. key is non-zero for P&L refreshes, which a
 // newer refresh of the same position replaces while still queued.
 type queued struct {
-	frame *Frame
+	frame *outboundFrame
 	key   uint64
 	user  bool // counts against MaxPendingBytes
 }
@@ -45,13 +45,13 @@ type subscription struct {
 	slot    int32  // index in shard.subscribers[ring]
 }
 
-// Conn is one client connection. Its fields are small on purpose: an idle
+// clientConn is one client connection. Its fields are small on purpose: an idle
 // connection has no goroutine and no queue.
 //
 // Read-side fields are used only by the goroutine netpoll runs OnRequest on
 // (one at a time per connection). Everything under mu is shared with fanout
 // workers, timers and the writer.
-type Conn struct {
+type clientConn struct {
 	engine   *Engine
 	id       uint64
 	sid      string
@@ -59,7 +59,7 @@ type Conn struct {
 	sink     sink
 
 	// polling is the long-polling transport of a session opened over HTTP
-	// (nil for a WebSocket handshake); set before the Conn is shared.
+	// (nil for a WebSocket handshake); set before the clientConn is shared.
 	polling *pollingSink
 	// application is set when an Application serves this session instead
 	// of the gateway's Socket.IO application (application.go). It is set
@@ -95,11 +95,11 @@ type Conn struct {
 	sessionStart string         // guarded by mu; the offset the session began at
 
 	// Upgrade (polling -> WebSocket), guarded by mu. probing is set on the
-	// probe WebSocket's own Conn: the session it wants to take over. forward
+	// probe WebSocket's own clientConn: the session it wants to take over. forward
 	// is set on it once the upgrade is done: the session whose frames this
 	// socket now carries.
-	probing *Conn
-	forward *Conn
+	probing *clientConn
+	forward *clientConn
 
 	// Deadlines in Unix nanoseconds, zero when unset; guarded by mu.
 	nextPing          int64
@@ -116,12 +116,12 @@ type Conn struct {
 	eventRefusals int
 }
 
-func (c *Conn) wants(stream Stream) bool { return c.streams&(1<<stream) != 0 }
+func (c *clientConn) wants(stream Stream) bool { return c.streams&(1<<stream) != 0 }
 
 // enqueueLocked appends frame to the queue. User frames count against
 // MaxPendingBytes: when frame would pass it, nothing is queued and it
 // reports false (the caller may flush and try once more).
-func (c *Conn) enqueueLocked(frame *Frame, user bool, key uint64) bool {
+func (c *clientConn) enqueueLocked(frame *outboundFrame, user bool, key uint64) bool {
 	if c.state == stateClosed || c.closing {
 		return true
 	}
@@ -152,7 +152,7 @@ func (c *Conn) enqueueLocked(frame *Frame, user bool, key uint64) bool {
 // enqueueUser queues a user frame. When the limit is reached it first
 // writes out what it can (without waiting) and tries again; a connection
 // that still cannot take it is a slow consumer and the caller closes it.
-func (c *Conn) enqueueUser(frame *Frame, key uint64) bool {
+func (c *clientConn) enqueueUser(frame *outboundFrame, key uint64) bool {
 	c.mu.Lock()
 	ok := c.enqueueLocked(frame, true, key)
 	c.mu.Unlock()
@@ -168,7 +168,7 @@ func (c *Conn) enqueueUser(frame *Frame, key uint64) bool {
 
 // send queues a frame that is not user data (acks, pings, control) and
 // writes it out.
-func (c *Conn) send(frame *Frame) {
+func (c *clientConn) send(frame *outboundFrame) {
 	c.mu.Lock()
 	c.enqueueLocked(frame, false, 0)
 	c.mu.Unlock()
@@ -183,7 +183,7 @@ type queueBuffer struct{ items []queued }
 var queuePool = sync.Pool{New: func() any { return &queueBuffer{items: make([]queued, 0, 8)} }}
 
 // releaseQueueLocked returns the queue buffer to the pool.
-func (c *Conn) releaseQueueLocked() {
+func (c *clientConn) releaseQueueLocked() {
 	if c.queue == nil {
 		return
 	}
@@ -196,7 +196,7 @@ func (c *Conn) releaseQueueLocked() {
 // flushScratch is the per-flush working memory, pooled so that a flush
 // allocates nothing.
 type flushScratch struct {
-	frames  []*Frame
+	frames  []*outboundFrame
 	buffers [][]byte
 	iovecs  []syscall.Iovec
 }
@@ -211,7 +211,7 @@ func (s *flushScratch) release() {
 
 var scratchPool = sync.Pool{New: func() any {
 	return &flushScratch{
-		frames:  make([]*Frame, 0, 64),
+		frames:  make([]*outboundFrame, 0, 64),
 		buffers: make([][]byte, 0, 64),
 		iovecs:  make([]syscall.Iovec, 0, maxIovecs),
 	}
@@ -220,7 +220,7 @@ var scratchPool = sync.Pool{New: func() any {
 // collectLocked moves everything pending into scratch: queued frames in
 // order, then market frames newer than each subscription's last delivery.
 // It returns the user bytes taken, which stay in pendingBytes until written.
-func (c *Conn) collectLocked(scratch *flushScratch) (userBytes int) {
+func (c *clientConn) collectLocked(scratch *flushScratch) (userBytes int) {
 	scratch.frames = scratch.frames[:0]
 	if c.queue != nil {
 		for _, entry := range c.queue.items {
@@ -243,7 +243,7 @@ func (c *Conn) collectLocked(scratch *flushScratch) (userBytes int) {
 
 // collectTicksLocked appends the market frames newer than each
 // subscription's last delivery.
-func (c *Conn) collectTicksLocked(scratch *flushScratch) {
+func (c *clientConn) collectTicksLocked(scratch *flushScratch) {
 	var skipped uint64
 	for i := range c.subs {
 		sub := &c.subs[i]
@@ -261,12 +261,12 @@ func (c *Conn) collectTicksLocked(scratch *flushScratch) {
 // its frames to it. The write never blocks the caller: when the socket's
 // buffer fills, the rest goes to a goroutine that waits for the socket and
 // exists only until the queue is empty.
-func (c *Conn) flush() { c.flushCounting(nil) }
+func (c *clientConn) flush() { c.flushCounting(nil) }
 
 // flushCounting is flush that adds what it wrote to tally, when not nil,
 // instead of to the shard's counters: the shard worker sums a whole burst
 // and adds it once (burstTally).
-func (c *Conn) flushCounting(tally *burstTally) {
+func (c *clientConn) flushCounting(tally *burstTally) {
 	c.mu.Lock()
 	if c.writing || c.parked || c.state == stateClosed || c.state == stateHandoff {
 		c.mu.Unlock()
@@ -302,7 +302,7 @@ func (c *Conn) flushCounting(tally *burstTally) {
 			return
 		}
 		if err != nil {
-			c.closeWith(ReasonWriteError)
+			c.closeWith(reasonWriteError)
 			return
 		}
 		c.mu.Lock()
@@ -314,21 +314,21 @@ func (c *Conn) flushCounting(tally *burstTally) {
 // writing until the queue is empty, waiting for the socket each time.
 // It is one of the writer goroutines that protrader5_writers counts; flush
 // counted it before starting it.
-func (c *Conn) writeSlowly(buffers [][]byte, userBytes int) {
+func (c *clientConn) writeSlowly(buffers [][]byte, userBytes int) {
 	defer c.engine.metrics.writers.Add(-1)
 	scratch := scratchPool.Get().(*flushScratch)
 	defer scratch.release()
 	// frames are the frames of buffers, once they come from scratch: the
 	// first buffers are the rest of a partial write, whose frames the
 	// flush that started it has counted.
-	var frames []*Frame
+	var frames []*outboundFrame
 	shard := c.currentShard()
 	for {
 		if err := c.sink.writeWait(buffers); err != nil {
 			if err == errWriteTimeout {
-				c.closeWith(ReasonWriteTimeout)
+				c.closeWith(reasonWriteTimeout)
 			} else {
-				c.closeWith(ReasonWriteError)
+				c.closeWith(reasonWriteError)
 			}
 			return
 		}
@@ -358,7 +358,7 @@ func (c *Conn) writeSlowly(buffers [][]byte, userBytes int) {
 }
 
 // currentShard returns c's shard, nil before CONNECT.
-func (c *Conn) currentShard() *shard {
+func (c *clientConn) currentShard() *shard {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.shard
@@ -377,7 +377,7 @@ func bufferBytes(buffers [][]byte) int {
 // the node's total (protrader5_pending_bytes). A closed connection's bytes
 // left the total when it closed: a write finishing after that changes only
 // its own count.
-func (c *Conn) addPendingLocked(delta int) {
+func (c *clientConn) addPendingLocked(delta int) {
 	c.pendingBytes += delta
 	if delta != 0 && c.state != stateClosed {
 		c.engine.metrics.pendingBytes.Add(int64(delta))
@@ -387,7 +387,7 @@ func (c *Conn) addPendingLocked(delta int) {
 // closeWith ends the connection once, for reason. Every close is counted
 // by reason (a slowloris closed by the handshake timeout too); only sessions
 // that were open are logged (a client's own close at debug only).
-func (c *Conn) closeWith(reason CloseReason) {
+func (c *clientConn) closeWith(reason closeReason) {
 	c.mu.Lock()
 	if c.state == stateClosed || c.state == stateHandoff {
 		c.mu.Unlock()

@@ -34,7 +34,7 @@
 // # Fanout
 //
 // Publisher (publish.go) is what package ingest calls. A tick becomes one
-// Frame (frame.go): the complete WebSocket frame, built once, whose payload is
+// outboundFrame (frame.go): the complete WebSocket frame, built once, whose payload is
 // also the polling form. It is pushed into its symbol's ring (ring.go), and
 // each shard with subscribers of the symbol is told (fanout.go). A shard's
 // worker marks the subscribers and flushes each dirty connection once per

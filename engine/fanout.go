@@ -17,10 +17,10 @@ type shard struct {
 	engine *Engine
 	index  int
 
-	mu          sync.Mutex              // guards subscribers and users; see LOCKING.md
-	subscribers map[*symbolRing][]*Conn // guarded by mu
-	users       map[string][]*Conn      // guarded by mu; connected sockets per user
-	history     *history                // guarded by mu; nil without recovery
+	mu          sync.Mutex                    // guards subscribers and users; see LOCKING.md
+	subscribers map[*symbolRing][]*clientConn // guarded by mu
+	users       map[string][]*clientConn      // guarded by mu; connected sockets per user
+	history     *history                      // guarded by mu; nil without recovery
 
 	inboxMu sync.Mutex
 	inbox   []shardEvent // guarded by inboxMu
@@ -28,8 +28,8 @@ type shard struct {
 
 	// Worker-owned.
 	spare   []shardEvent
-	dirty   []*Conn
-	closing []*Conn
+	dirty   []*clientConn
+	closing []*clientConn
 	tally   burstTally
 
 	deliveries [deliveryKinds]atomic.Uint64 // frames handed to sockets, by Frame.stream
@@ -44,7 +44,7 @@ type shard struct {
 // user message.
 type shardEvent struct {
 	ring   *symbolRing
-	frame  *Frame
+	frame  *outboundFrame
 	userID string
 	stream Stream
 	key    uint64
@@ -61,8 +61,8 @@ func newShard(engine *Engine, index int) *shard {
 	s := &shard{
 		engine:      engine,
 		index:       index,
-		subscribers: make(map[*symbolRing][]*Conn),
-		users:       make(map[string][]*Conn),
+		subscribers: make(map[*symbolRing][]*clientConn),
+		users:       make(map[string][]*clientConn),
 		wake:        make(chan struct{}, 1),
 	}
 	if config := engine.config; config.RecoveryWindow > 0 {
@@ -152,7 +152,7 @@ func (s *shard) deliver(events []shardEvent) {
 	s.addTally(&s.tally)
 	s.bursts.observe(int64(time.Since(start)))
 	for i, c := range s.closing {
-		c.closeWith(ReasonSlowConsumer)
+		c.closeWith(reasonSlowConsumer)
 		s.closing[i] = nil
 	}
 	s.closing = s.closing[:0]
@@ -180,7 +180,7 @@ func (e *Engine) deliverPending(ctx context.Context) {
 	}
 }
 
-func (s *shard) markDirty(c *Conn) {
+func (s *shard) markDirty(c *clientConn) {
 	if !c.dirty.Swap(true) {
 		s.dirty = append(s.dirty, c)
 	}

@@ -19,7 +19,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func subscribe(t testing.TB, e *Engine, c *Conn, symbols ...string) {
+func subscribe(t testing.TB, e *Engine, c *clientConn, symbols ...string) {
 	t.Helper()
 	if _, _, failure := e.subscribeMarket(c, symbols); failure != nil {
 		t.Fatalf("subscribe %v: %s", symbols, failure.code)
@@ -208,7 +208,7 @@ func TestConcurrentSubscribeUnsubscribeDuringFanout(t *testing.T) {
 		}
 	}()
 	for round := 0; round < 50; round++ {
-		var conns []*Conn
+		var conns []*clientConn
 		for i := 0; i < 7; i++ {
 			c := attachTestConn(t, e, fmt.Sprintf("user%d", i), newMemorySink(false))
 			subscribe(t, e, c, "AAA", "BBB")
@@ -219,7 +219,7 @@ func TestConcurrentSubscribeUnsubscribeDuringFanout(t *testing.T) {
 			if i%2 == 0 {
 				e.unsubscribeMarket(c, []string{"AAA"})
 			}
-			c.closeWith(ReasonClientClosed)
+			c.closeWith(reasonClientClosed)
 		}
 	}
 	<-done

@@ -7,19 +7,19 @@ import (
 	"github.com/protrader5/ws-gateway/wire"
 )
 
-// Frame is one server message built once and shared read-only by every
+// outboundFrame is one server message built once and shared read-only by every
 // socket it goes to: a complete unmasked WebSocket frame whose payload is the
 // Engine.IO packet. A polling client gets Payload(), the same bytes without the
-// WebSocket header. A Frame is never modified after it is built (netpoll may
+// WebSocket header. A outboundFrame is never modified after it is built (netpoll may
 // keep references to it until the bytes are sent).
 //
 // The bytes live in the same allocation, right after the struct, so building
-// a frame costs exactly one allocation. Frame holds no pointers, which keeps
+// a frame costs exactly one allocation. outboundFrame holds no pointers, which keeps
 // that allocation out of the garbage collector's scanning.
 //
 // The one field that changes is received: the first write that carries the
 // frame takes it (delivery latency, latency.go); the bytes never change.
-type Frame struct {
+type outboundFrame struct {
 	seq uint64 // position in its symbol ring; 0 for other frames
 	// received is when the message came in (monotonicStamp), until the
 	// first write carrying the frame claims it; 0 when not measured.
@@ -31,34 +31,34 @@ type Frame struct {
 	stream Stream
 }
 
-const frameHeaderSize = int(unsafe.Sizeof(Frame{}))
+const frameHeaderSize = int(unsafe.Sizeof(outboundFrame{}))
 
 // allocateFrame returns a frame with room for size bytes.
-func allocateFrame(size int) *Frame {
-	// make([]byte) of 16 bytes or more is at least 8-byte aligned, as Frame needs.
+func allocateFrame(size int) *outboundFrame {
+	// make([]byte) of 16 bytes or more is at least 8-byte aligned, as outboundFrame needs.
 	memory := make([]byte, frameHeaderSize+size)
-	frame := (*Frame)(unsafe.Pointer(&memory[0]))
+	frame := (*outboundFrame)(unsafe.Pointer(&memory[0]))
 	frame.length = uint32(size)
 	return frame
 }
 
 // WebSocket returns the complete WebSocket frame.
-func (f *Frame) WebSocket() []byte {
+func (f *outboundFrame) WebSocket() []byte {
 	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(f), frameHeaderSize)), f.length)
 }
 
 // Payload returns the Engine.IO packet text (e.g. `42["market:data",{...}]`).
-func (f *Frame) Payload() []byte { return f.WebSocket()[f.headerLen:] }
+func (f *outboundFrame) Payload() []byte { return f.WebSocket()[f.headerLen:] }
 
 // Len is the size in bytes counted against pending limits.
-func (f *Frame) Len() int { return int(f.length) }
+func (f *outboundFrame) Len() int { return int(f.length) }
 
 const eventPrefix = `42["`
 
 // newEventFrame builds `42["name",payload]` framed for WebSocket in one
 // allocation. name must need no JSON escaping (server event names are
 // constants); payload is raw JSON copied verbatim, never re-encoded.
-func newEventFrame(name string, payload []byte) *Frame {
+func newEventFrame(name string, payload []byte) *outboundFrame {
 	return newRecoverableEventFrame(name, payload, nil)
 }
 
@@ -66,7 +66,7 @@ func newEventFrame(name string, payload []byte) *Frame {
 // recovery offset, `42["name",payload,"offset"]`: the stock client records
 // a last argument that is a string. offset needs no JSON escaping
 // (offset.go); nil means none.
-func newRecoverableEventFrame(name string, payload, offset []byte) *Frame {
+func newRecoverableEventFrame(name string, payload, offset []byte) *outboundFrame {
 	payloadLength := len(eventPrefix) + len(name) + len(`",`) + len(payload) + len(`]`)
 	if offset != nil {
 		payloadLength += len(`,""`) + len(offset)
@@ -88,7 +88,7 @@ func newRecoverableEventFrame(name string, payload, offset []byte) *Frame {
 }
 
 // newTextFrame frames an already-encoded Engine.IO packet.
-func newTextFrame(packet []byte) *Frame {
+func newTextFrame(packet []byte) *outboundFrame {
 	frame := allocateFrame(wire.ServerFrameSize(len(packet)))
 	buffer := wire.AppendFrameHeader(frame.WebSocket()[:0], wire.OpText, len(packet))
 	frame.headerLen = uint8(len(buffer))
@@ -98,7 +98,7 @@ func newTextFrame(packet []byte) *Frame {
 
 // rawFrame carries bytes that are not an Engine.IO packet (the HTTP upgrade
 // response, WebSocket control frames); polling never sees them.
-func rawFrame(bytes []byte) *Frame {
+func rawFrame(bytes []byte) *outboundFrame {
 	frame := allocateFrame(len(bytes))
 	copy(frame.WebSocket(), bytes)
 	return frame

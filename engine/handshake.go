@@ -21,7 +21,7 @@ func (e *Engine) onPrepare(connection netpoll.Connection) context.Context {
 	if withFd, ok := connection.(interface{ Fd() int }); ok {
 		fd = withFd.Fd()
 	}
-	c := &Conn{engine: e, sink: &netpollSink{connection: connection, fd: fd}}
+	c := &clientConn{engine: e, sink: &netpollSink{connection: connection, fd: fd}}
 	if address := connection.RemoteAddr(); address != nil {
 		c.remoteIP = hostOf(address.String())
 	}
@@ -36,7 +36,7 @@ func (e *Engine) onPrepare(connection netpoll.Connection) context.Context {
 // onRequest runs when netpoll has bytes for a connection; netpoll never runs
 // two at once for the same connection.
 func (e *Engine) onRequest(ctx context.Context, connection netpoll.Connection) error {
-	c, _ := ctx.Value(connKey{}).(*Conn)
+	c, _ := ctx.Value(connKey{}).(*clientConn)
 	if c == nil {
 		return connection.Close()
 	}
@@ -63,7 +63,7 @@ func (e *Engine) onRequest(ctx context.Context, connection netpoll.Connection) e
 
 // onNetpollClose runs after netpoll let go of the socket: the peer hung up,
 // we closed it, or (stateHandoff) we detached it for net/http.
-func (e *Engine) onNetpollClose(c *Conn, connection netpoll.Connection) {
+func (e *Engine) onNetpollClose(c *clientConn, connection netpoll.Connection) {
 	c.mu.Lock()
 	handoff, forward, probing := c.state == stateHandoff, c.forward, c.probing
 	c.mu.Unlock()
@@ -73,12 +73,12 @@ func (e *Engine) onNetpollClose(c *Conn, connection netpoll.Connection) {
 		c.partialHead = nil
 		return
 	case forward != nil:
-		forward.closeWith(ReasonClientClosed)
+		forward.closeWith(reasonClientClosed)
 		return
 	case probing != nil:
 		e.probeEnded(probing)
 	}
-	c.closeWith(ReasonClientClosed)
+	c.closeWith(reasonClientClosed)
 }
 
 var headEnd = []byte("\r\n\r\n")
@@ -97,7 +97,7 @@ type frameReader interface {
 // serveHandshake reads the HTTP request head. A WebSocket upgrade for
 // Engine.IO stays on netpoll; every other request (health, metrics,
 // polling, errors) is handed to net/http.
-func (e *Engine) serveHandshake(c *Conn, reader frameReader, handOff func()) {
+func (e *Engine) serveHandshake(c *clientConn, reader frameReader, handOff func()) {
 	head, consumed, complete := e.readHead(c, reader)
 	if !complete {
 		return
@@ -128,7 +128,7 @@ func (e *Engine) serveHandshake(c *Conn, reader frameReader, handOff func()) {
 // take, and finds the polling session it upgrades (nil for a new session).
 // ok is false for anything net/http must answer, unknown session ids
 // included ("Session ID unknown").
-func (e *Engine) parseUpgrade(head []byte) (request requestHead, session *Conn, ok bool) {
+func (e *Engine) parseUpgrade(head []byte) (request requestHead, session *clientConn, ok bool) {
 	request, ok = parseRequestHead(head)
 	if !ok {
 		return request, nil, false
@@ -145,7 +145,7 @@ func (e *Engine) parseUpgrade(head []byte) (request requestHead, session *Conn, 
 
 // admitWebSocket applies the connection limits to a new WebSocket session;
 // a refused one is answered with the limit's HTTP status and closed.
-func (e *Engine) admitWebSocket(c *Conn, reader frameReader, consumed int) bool {
+func (e *Engine) admitWebSocket(c *clientConn, reader frameReader, consumed int) bool {
 	reason := e.limits.admit(c.remoteIP, timeNow())
 	if reason == "" {
 		return true
@@ -159,7 +159,7 @@ func (e *Engine) admitWebSocket(c *Conn, reader frameReader, consumed int) bool 
 // upgradeToWebSocket checks head as a WebSocket handshake and consumes it
 // from reader, returning the 101 response to send; a bad handshake is
 // answered and closed.
-func (e *Engine) upgradeToWebSocket(c *Conn, reader frameReader, head []byte, consumed int) (response []byte, ok bool) {
+func (e *Engine) upgradeToWebSocket(c *clientConn, reader frameReader, head []byte, consumed int) (response []byte, ok bool) {
 	var buffer bytes.Buffer
 	upgrader := ws.Upgrader{}
 	// The upgrader reads a copy of the head: reading the connection itself
@@ -170,7 +170,7 @@ func (e *Engine) upgradeToWebSocket(c *Conn, reader frameReader, head []byte, co
 		return nil, false
 	}
 	if err := reader.Skip(consumed); err != nil {
-		c.closeWith(ReasonClientClosed)
+		c.closeWith(reasonClientClosed)
 		return nil, false
 	}
 	c.partialHead = nil
@@ -180,17 +180,17 @@ func (e *Engine) upgradeToWebSocket(c *Conn, reader frameReader, head []byte, co
 
 // refuseHandshake consumes the request head, answers it with response and
 // closes c.
-func (e *Engine) refuseHandshake(c *Conn, reader frameReader, consumed int, response []byte) {
+func (e *Engine) refuseHandshake(c *clientConn, reader frameReader, consumed int, response []byte) {
 	_ = reader.Skip(consumed)
 	_ = reader.Release()
 	c.send(rawFrame(response))
-	c.closeWith(ReasonProtocolError)
+	c.closeWith(reasonProtocolError)
 }
 
 // openWebSocketSession makes c a new Engine.IO session: it queues the 101
 // response and the open packet, arms the heartbeat and connect deadline,
 // and offers the session to the Application, if any.
-func (e *Engine) openWebSocketSession(c *Conn, request requestHead, response []byte) {
+func (e *Engine) openWebSocketSession(c *clientConn, request requestHead, response []byte) {
 	e.limits.opened(c.remoteIP, c)
 	now := timeNow()
 	sid := newID()
@@ -218,7 +218,7 @@ func (e *Engine) openWebSocketSession(c *Conn, request requestHead, response []b
 
 // readFramesAfterHead reads the frames a client sent right behind its
 // handshake, or lets go of the reader's buffers when there are none.
-func (e *Engine) readFramesAfterHead(c *Conn, reader frameReader) {
+func (e *Engine) readFramesAfterHead(c *clientConn, reader frameReader) {
 	if reader.Len() > 0 {
 		e.readFrames(c, reader)
 		return
@@ -234,11 +234,11 @@ func (e *Engine) readFramesAfterHead(c *Conn, reader frameReader) {
 // closed. head may alias the reader's buffer: it is valid until the caller
 // skips consumed, the number of the reader's bytes it spans. The head may
 // not pass DefaultMaxHeaderBytes, wherever the reads happen to split it.
-func (e *Engine) readHead(c *Conn, reader frameReader) (head []byte, consumed int, complete bool) {
+func (e *Engine) readHead(c *clientConn, reader frameReader) (head []byte, consumed int, complete bool) {
 	buffered := reader.Len()
 	peeked, err := reader.Peek(buffered)
 	if err != nil {
-		c.closeWith(ReasonClientClosed)
+		c.closeWith(reasonClientClosed)
 		return nil, 0, false
 	}
 	saved := len(c.partialHead)
@@ -255,7 +255,7 @@ func (e *Engine) readHead(c *Conn, reader frameReader) (head []byte, consumed in
 		e.metrics.handshakeRefusals("header_too_large")
 		c.partialHead = nil
 		c.send(rawFrame([]byte("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")))
-		c.closeWith(ReasonProtocolError)
+		c.closeWith(reasonProtocolError)
 		return nil, 0, false
 	}
 	c.partialHead = data[:len(data):len(data)]
@@ -270,7 +270,7 @@ func (e *Engine) readHead(c *Conn, reader frameReader) (head []byte, consumed in
 // detach hands c to net/http: it leaves the engine, and netpoll lets go of
 // the socket; onNetpollClose then gives it to net/http with the bytes read
 // so far.
-func (e *Engine) detach(c *Conn, connection netpoll.Connection) {
+func (e *Engine) detach(c *clientConn, connection netpoll.Connection) {
 	if !e.handOff(c) {
 		return
 	}

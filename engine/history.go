@@ -33,7 +33,7 @@ type userHistory struct {
 }
 
 type historyEntry struct {
-	frame  *Frame
+	frame  *outboundFrame
 	at     int64 // when recorded, Unix nanoseconds
 	id     EntryID
 	stream Stream
@@ -49,7 +49,7 @@ func newHistory(window int64, maxPerUser, maxBytes int) *history {
 }
 
 // record adds a message of userID.
-func (h *history) record(userID string, stream Stream, id EntryID, frame *Frame, now int64) {
+func (h *history) record(userID string, stream Stream, id EntryID, frame *outboundFrame, now int64) {
 	user := h.users[userID]
 	if user == nil {
 		user = &userHistory{}
@@ -151,7 +151,7 @@ func (h *history) sweepUsers(now int64) {
 // Stream) that come after from, oldest first. ok is false when some of
 // them may be missing: from is older than what this node has seen without
 // a gap (seenFrom), or than an entry it already dropped.
-func (h *history) collect(frames []*Frame, userID string, from Cursor, streams uint8, seenFrom *Cursor, seen *[streamCount]bool) ([]*Frame, bool) {
+func (h *history) collect(frames []*outboundFrame, userID string, from Cursor, streams uint8, seenFrom *Cursor, seen *[streamCount]bool) ([]*outboundFrame, bool) {
 	user := h.users[userID]
 	for stream := StreamOrders; stream < streamCount; stream++ {
 		if streams&(1<<stream) == 0 {

@@ -42,9 +42,9 @@ func TestHistoryBounds(t *testing.T) {
 }
 
 func TestCompactGivesBackSpace(t *testing.T) {
-	queue := make([]*Frame, 1000)
+	queue := make([]*outboundFrame, 1000)
 	for i := range queue {
-		queue[i] = &Frame{}
+		queue[i] = &outboundFrame{}
 	}
 	compacted := compact(queue, 990)
 	if len(compacted) != 10 || cap(compacted) > 40 {

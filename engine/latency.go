@@ -13,7 +13,7 @@ package engine
 // that claims any. What the other sockets of the same burst wait on top of
 // it is the fanout burst duration (protrader5_fanout_burst_seconds).
 
-// streamMarket marks market:data frames in Frame.stream, beside the
+// streamMarket marks market:data frames in outboundFrame.stream, beside the
 // Streams; 0 is every frame that is not a message (acks, pings, ...).
 const streamMarket Stream = streamCount
 
@@ -22,7 +22,7 @@ const streamMarket Stream = streamCount
 const deliveryKinds = streamCount + 1
 
 // deliveryKindNames are the stream label values of
-// protrader5_stream_deliveries_total, by Frame.stream; 0 is not exported
+// protrader5_stream_deliveries_total, by outboundFrame.stream; 0 is not exported
 // by stream (it is in protrader5_deliveries_total only).
 var deliveryKindNames = [deliveryKinds]string{
 	StreamOrders:        StreamOrders.String(),
@@ -32,7 +32,7 @@ var deliveryKindNames = [deliveryKinds]string{
 }
 
 // stamp marks frame as received at monotonic time received (0: now).
-func (f *Frame) stamp(received int64) {
+func (f *outboundFrame) stamp(received int64) {
 	if received == 0 {
 		received = monotonicNow()
 	}
@@ -42,7 +42,7 @@ func (f *Frame) stamp(received int64) {
 // forgetLatency clears the stamps of frames that go out as snapshots or
 // replays: their age is not delivery latency, and a later live write of the
 // same frame is not the first one either.
-func forgetLatency(frames ...*Frame) {
+func forgetLatency(frames ...*outboundFrame) {
 	for _, frame := range frames {
 		if frame != nil && frame.received.Load() != 0 {
 			frame.received.Store(0)
@@ -73,13 +73,13 @@ func (s *shard) addTally(tally *burstTally) {
 
 // wrote counts a write of frames that took written bytes, into tally when
 // not nil.
-func (s *shard) wrote(tally *burstTally, frames []*Frame, written int) {
+func (s *shard) wrote(tally *burstTally, frames []*outboundFrame, written int) {
 	s.delivered(tally, frames)
 	s.sent(tally, frames, written)
 }
 
 // delivered counts frames handed to the socket.
-func (s *shard) delivered(tally *burstTally, frames []*Frame) {
+func (s *shard) delivered(tally *burstTally, frames []*outboundFrame) {
 	if tally != nil {
 		for _, frame := range frames {
 			tally.deliveries[frame.stream]++
@@ -99,7 +99,7 @@ func (s *shard) delivered(tally *burstTally, frames []*Frame) {
 
 // sent counts the bytes a write took, the first written of frames', and
 // claims the latency of each frame they cover in full.
-func (s *shard) sent(tally *burstTally, frames []*Frame, written int) {
+func (s *shard) sent(tally *burstTally, frames []*outboundFrame, written int) {
 	if written <= 0 {
 		return
 	}

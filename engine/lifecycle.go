@@ -12,12 +12,12 @@ package engine
 // retire is the single place that lets go of what the engine holds for a
 // connection: its timer wheel entry, its shard membership and
 // subscriptions, its per-address limit count and its place in the live set.
-// After retire nothing in the engine refers to the Conn, so a test can count
+// After retire nothing in the engine refers to the clientConn, so a test can count
 // the wheel and the live set down to zero.
 
 // accept starts the life of a socket accepted on the listener: it is live
 // and must send a complete request head within HandshakeTimeout.
-func (e *Engine) accept(c *Conn) {
+func (e *Engine) accept(c *clientConn) {
 	c.mu.Lock()
 	c.state = stateHandshake
 	c.handshakeDeadline = timeNow() + int64(e.config.HandshakeTimeout)
@@ -29,7 +29,7 @@ func (e *Engine) accept(c *Conn) {
 
 // track adds c to the live set that Shutdown closes and the connections
 // gauge counts.
-func (e *Engine) track(c *Conn) {
+func (e *Engine) track(c *clientConn) {
 	e.connsMu.Lock()
 	e.conns[c] = struct{}{}
 	e.connsMu.Unlock()
@@ -39,7 +39,7 @@ func (e *Engine) track(c *Conn) {
 // handOff takes c, whose request is plain HTTP, off the engine before its
 // socket is given to net/http (which owns it from then on, under its own
 // timeouts). It reports false when c was already closed.
-func (e *Engine) handOff(c *Conn) bool {
+func (e *Engine) handOff(c *clientConn) bool {
 	c.mu.Lock()
 	if c.state == stateClosed {
 		c.mu.Unlock()
@@ -53,7 +53,7 @@ func (e *Engine) handOff(c *Conn) bool {
 }
 
 // retire lets go of everything the engine holds for c. It is idempotent.
-func (e *Engine) retire(c *Conn) {
+func (e *Engine) retire(c *clientConn) {
 	c.mu.Lock()
 	e.wheel.cancelLocked(c)
 	c.mu.Unlock()

@@ -39,10 +39,10 @@ type limits struct {
 	burst          float64
 
 	mu       sync.Mutex
-	sessions int                  // guarded by mu
-	perIP    map[string]int       // guarded by mu
-	buckets  map[string]*ipBucket // guarded by mu
-	counted  map[*Conn]string     // guarded by mu; session -> the address it counts against
+	sessions int                    // guarded by mu
+	perIP    map[string]int         // guarded by mu
+	buckets  map[string]*ipBucket   // guarded by mu
+	counted  map[*clientConn]string // guarded by mu; session -> the address it counts against
 }
 
 type ipBucket struct {
@@ -58,7 +58,7 @@ func newLimits(config Config) *limits {
 		burst:          max(1, 2*config.ConnectionRatePerIP),
 		perIP:          make(map[string]int),
 		buckets:        make(map[string]*ipBucket),
-		counted:        make(map[*Conn]string),
+		counted:        make(map[*clientConn]string),
 	}
 }
 
@@ -105,7 +105,7 @@ func (l *limits) sweepLocked(now int64) {
 }
 
 // opened counts c against ip until closed is called for it.
-func (l *limits) opened(ip string, c *Conn) {
+func (l *limits) opened(ip string, c *clientConn) {
 	l.mu.Lock()
 	if _, known := l.counted[c]; !known {
 		l.counted[c] = ip
@@ -117,7 +117,7 @@ func (l *limits) opened(ip string, c *Conn) {
 
 // closed releases what opened counted for c; it is safe to call for a
 // connection that was never counted, and more than once.
-func (l *limits) closed(c *Conn) {
+func (l *limits) closed(c *clientConn) {
 	l.mu.Lock()
 	if ip, known := l.counted[c]; known {
 		delete(l.counted, c)

@@ -38,12 +38,12 @@ func (l *logLimiter) allow() (bool, int64) {
 // the server closed it, at warn when the client could not keep up or
 // flooded. Warnings and info are rate-limited across peers; debug is asked
 // for by the operator and is not.
-func (e *Engine) logCloseReason(c *Conn, reason CloseReason) {
+func (e *Engine) logCloseReason(c *clientConn, reason closeReason) {
 	level := slog.LevelInfo
 	switch reason {
-	case ReasonClientClosed:
+	case reasonClientClosed:
 		level = slog.LevelDebug
-	case ReasonSlowConsumer, ReasonWriteTimeout, ReasonEventFlood:
+	case reasonSlowConsumer, reasonWriteTimeout, reasonEventFlood:
 		level = slog.LevelWarn
 	}
 	if !e.logger.Enabled(context.Background(), level) {
@@ -66,7 +66,7 @@ func (e *Engine) logCloseReason(c *Conn, reason CloseReason) {
 
 // logConnected logs, at debug, a socket that joined the namespace:
 // recovered says it got its old session back (docs/delivery.md).
-func (e *Engine) logConnected(c *Conn, recovered bool) {
+func (e *Engine) logConnected(c *clientConn, recovered bool) {
 	if !e.logger.Enabled(context.Background(), slog.LevelDebug) {
 		return
 	}
@@ -78,7 +78,7 @@ func (e *Engine) logConnected(c *Conn, recovered bool) {
 		slog.String("transport", transport), slog.String("address", c.remoteIP), slog.Bool("recovered", recovered))
 }
 
-func (e *Engine) logAuthFailure(c *Conn, code auth.Code) {
+func (e *Engine) logAuthFailure(c *clientConn, code auth.Code) {
 	if !e.logger.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
@@ -96,7 +96,7 @@ func (e *Engine) logAuthFailure(c *Conn, code auth.Code) {
 
 // transportLocked names the transport the session's frames go out on now:
 // a polling session that upgraded is a WebSocket one.
-func (c *Conn) transportLocked() string {
+func (c *clientConn) transportLocked() string {
 	if c.polling == nil || c.polling.upgraded {
 		return "websocket"
 	}

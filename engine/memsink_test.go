@@ -82,9 +82,9 @@ func (s *memorySink) snapshot() []string {
 }
 
 // attachTestConn adds a connected socket of userID writing to sink.
-func attachTestConn(t testing.TB, e *Engine, userID string, sink sink) *Conn {
+func attachTestConn(t testing.TB, e *Engine, userID string, sink sink) *clientConn {
 	t.Helper()
-	c := &Conn{engine: e, sink: sink, state: stateOpen, sid: newID()}
+	c := &clientConn{engine: e, sink: sink, state: stateOpen, sid: newID()}
 	e.connsMu.Lock()
 	e.conns[c] = struct{}{}
 	e.connsMu.Unlock()

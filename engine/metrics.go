@@ -57,7 +57,7 @@ func newMetrics() *metrics {
 	return m
 }
 
-func (m *metrics) closed(reason CloseReason) {
+func (m *metrics) closed(reason closeReason) {
 	if reason < closeReasonCount {
 		m.disconnects[reason].Add(1)
 	}
@@ -201,7 +201,7 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 	for stream := StreamOrders; stream < streamCount; stream++ {
 		counter(descUserMessages, m.userMessages[stream].Load(), stream.String())
 	}
-	for reason := CloseReason(0); reason < closeReasonCount; reason++ {
+	for reason := closeReason(0); reason < closeReasonCount; reason++ {
 		counter(descDisconnects, m.disconnects[reason].Load(), reason.String())
 	}
 	counter(descUnknownEvents, m.unknownEvents.Load())
@@ -262,7 +262,7 @@ func (e *Engine) Stats() Stats {
 		}
 		stats.Conflated += s.conflated.Load()
 	}
-	for reason := CloseReason(0); reason < closeReasonCount; reason++ {
+	for reason := closeReason(0); reason < closeReasonCount; reason++ {
 		if n := e.metrics.disconnects[reason].Load(); n > 0 {
 			stats.Disconnects[reason.String()] = n
 		}

@@ -127,7 +127,7 @@ func TestPendingBytesAndWritersComeBackToZero(t *testing.T) {
 	e.PublishUser(StreamNotifications, "alice", message)
 	e.deliverPending(context.Background())
 	waitFor(t, "bytes pending", func() bool { return e.metrics.pendingBytes.Load() > 0 })
-	c.closeWith(ReasonClientClosed)
+	c.closeWith(reasonClientClosed)
 	waitFor(t, "the writer to end", func() bool { return e.metrics.writers.Load() == 0 })
 	if pending := e.metrics.pendingBytes.Load(); pending != 0 {
 		t.Errorf("pending bytes %d after the only socket closed; want 0", pending)

@@ -24,15 +24,15 @@ var errStopPayload = errors.New("engine: session closed while reading a payload"
 
 // pollingSink is the transport of a session opened with HTTP long-polling
 // (Engine.IO v4 §HTTP long-polling). Frames are not written anywhere until a
-// GET is waiting: while none is, the Conn is parked and its frames stay
+// GET is waiting: while none is, the clientConn is parked and its frames stay
 // queued (market frames stay in their rings, conflated) exactly as for a
 // socket that cannot take bytes. A GET takes everything pending as one
 // payload. After an upgrade every write goes to the WebSocket.
 //
-// Fields marked "guarded by conn.mu" share the Conn's lock, so that the
-// waiting GET, the parked flag and the Conn state always change together.
+// Fields marked "guarded by conn.mu" share the clientConn's lock, so that the
+// waiting GET, the parked flag and the clientConn state always change together.
 type pollingSink struct {
-	conn *Conn
+	conn *clientConn
 
 	waiter       chan []byte // guarded by conn.mu; the waiting GET's answer, nil when none
 	posting      bool        // guarded by conn.mu; a POST is being read
@@ -53,7 +53,7 @@ type pollingSink struct {
 // upgradedSink holds the WebSocket sink a session moved to.
 type upgradedSink struct{ sink }
 
-func newPollingSink(c *Conn) *pollingSink {
+func newPollingSink(c *clientConn) *pollingSink {
 	return &pollingSink{conn: c, registered: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
@@ -192,7 +192,7 @@ func (s *pollingSink) markClientClosed() {
 }
 
 // session returns the live session with id sid, or nil.
-func (e *Engine) session(sid string) *Conn {
+func (e *Engine) session(sid string) *clientConn {
 	e.sessionsMu.RLock()
 	defer e.sessionsMu.RUnlock()
 	return e.sessions[sid]
@@ -208,10 +208,10 @@ func (e *Engine) pollingSessions() int {
 // pollingSockets returns how many Socket.IO sockets long-polling carries
 // now: connected sessions that have not upgraded to WebSocket. The sessions
 // are copied out first: sessionsMu is a leaf lock, never held while a
-// Conn.mu is taken.
+// clientConn.mu is taken.
 func (e *Engine) pollingSockets() int {
 	e.sessionsMu.RLock()
-	sessions := make([]*Conn, 0, len(e.sessions))
+	sessions := make([]*clientConn, 0, len(e.sessions))
 	for _, c := range e.sessions {
 		sessions = append(sessions, c)
 	}
@@ -227,7 +227,7 @@ func (e *Engine) pollingSockets() int {
 	return count
 }
 
-func (e *Engine) removeSession(sid string, c *Conn) {
+func (e *Engine) removeSession(sid string, c *clientConn) {
 	e.sessionsMu.Lock()
 	if e.sessions[sid] == c {
 		delete(e.sessions, sid)
@@ -238,7 +238,7 @@ func (e *Engine) removeSession(sid string, c *Conn) {
 // openPollingSession is the polling handshake: a new session whose first
 // GET is this request, answered with the open packet.
 func (e *Engine) openPollingSession(w http.ResponseWriter, r *http.Request, clientIP string) {
-	c := &Conn{engine: e, sid: newID(), remoteIP: clientIP}
+	c := &clientConn{engine: e, sid: newID(), remoteIP: clientIP}
 	c.polling = newPollingSink(c)
 	c.sink = c.polling
 	c.headerToken = bearerToken(r.Header.Get("Authorization"))
@@ -269,13 +269,13 @@ func (e *Engine) openPollingSession(w http.ResponseWriter, r *http.Request, clie
 
 // servePoll is a polling GET: it waits until the session has something to
 // send (a ping comes every PingInterval at most) and answers all of it.
-func (e *Engine) servePoll(w http.ResponseWriter, r *http.Request, c *Conn) {
+func (e *Engine) servePoll(w http.ResponseWriter, r *http.Request, c *clientConn) {
 	s := c.polling
 	c.mu.Lock()
 	switch {
 	case c.pongOverdueLocked(timeNow()):
 		c.mu.Unlock()
-		c.closeWith(ReasonPingTimeout)
+		c.closeWith(reasonPingTimeout)
 		writeEngineIOError(w, codeSessionIDUnknown)
 		return
 	case c.state == stateClosed && s.owed != nil:
@@ -299,7 +299,7 @@ func (e *Engine) servePoll(w http.ResponseWriter, r *http.Request, c *Conn) {
 		// answers the close packet) and refuses the second.
 		e.metrics.handshakeRefusals("poll_overlap")
 		writeEngineIOError(w, codeBadRequest)
-		c.closeWith(ReasonProtocolError)
+		c.closeWith(reasonProtocolError)
 		return
 	}
 	waiter := make(chan []byte, 1)
@@ -328,7 +328,7 @@ func (e *Engine) servePoll(w http.ResponseWriter, r *http.Request, c *Conn) {
 			c.parked = true
 		}
 		c.mu.Unlock()
-		c.closeWith(ReasonClientClosed)
+		c.closeWith(reasonClientClosed)
 	}
 }
 
@@ -344,13 +344,13 @@ func writePollAnswer(w http.ResponseWriter, payload []byte) {
 }
 
 // servePost reads a POSTed payload and handles its packets in order.
-func (e *Engine) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
+func (e *Engine) servePost(w http.ResponseWriter, r *http.Request, c *clientConn) {
 	s := c.polling
 	c.mu.Lock()
 	switch {
 	case c.pongOverdueLocked(timeNow()):
 		c.mu.Unlock()
-		c.closeWith(ReasonPingTimeout)
+		c.closeWith(reasonPingTimeout)
 		writeEngineIOError(w, codeSessionIDUnknown)
 		return
 	case c.state == stateClosed:
@@ -365,7 +365,7 @@ func (e *Engine) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 		c.mu.Unlock()
 		e.metrics.handshakeRefusals("post_overlap")
 		writeEngineIOError(w, codeBadRequest)
-		c.closeWith(ReasonProtocolError)
+		c.closeWith(reasonProtocolError)
 		return
 	}
 	s.posting = true
@@ -378,7 +378,7 @@ func (e *Engine) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 	if r.Header.Get("Content-Type") == "application/octet-stream" {
 		// Engine.IO v4 sends binary as base64 text over polling.
 		writeEngineIOError(w, codeBadRequest)
-		c.closeWith(ReasonProtocolError)
+		c.closeWith(reasonProtocolError)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(e.config.MaxPayload)))
@@ -387,15 +387,15 @@ func (e *Engine) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 		if errors.As(err, &tooLarge) {
 			w.Header().Set("Connection", "close")
 			w.WriteHeader(http.StatusRequestEntityTooLarge)
-			c.closeWith(ReasonMessageTooBig)
+			c.closeWith(reasonMessageTooBig)
 			return
 		}
-		c.closeWith(ReasonClientClosed)
+		c.closeWith(reasonClientClosed)
 		return
 	}
 	err = wire.DecodePayload(body, func(packet wire.Packet) error {
 		if !c.authenticated() && !e.chargePreAuth(c, len(packet.Data)) {
-			c.closeWith(ReasonInputFlood)
+			c.closeWith(reasonInputFlood)
 			return errStopPayload
 		}
 		if !e.handlePacket(c, packet) {
@@ -408,7 +408,7 @@ func (e *Engine) servePost(w http.ResponseWriter, r *http.Request, c *Conn) {
 	c.mu.Unlock()
 	if err != nil && !clientClosed {
 		writeEngineIOError(w, codeBadRequest)
-		c.closeWith(ReasonProtocolError)
+		c.closeWith(reasonProtocolError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html")

@@ -47,16 +47,16 @@ type recovery struct {
 	// and the message posted to its shard in one step, so that shard
 	// inboxes hold messages in offset order.
 	mu       sync.Mutex
-	position Cursor              // guarded by mu; the newest entry of each stream
-	counter  uint64              // guarded by mu; node-local numbering
-	seenFrom Cursor              // guarded by mu; per stream, where this node's history starts
-	seen     [streamCount]bool   // guarded by mu; seenFrom is set
-	scratch  []byte              // guarded by mu
-	live     map[string]*Conn    // guarded by liveMu; connected sockets by pid
-	liveMu   sync.Mutex          //
-	saves    map[string]*Session // guarded by savesMu; nil Session = delete
-	savesMu  sync.Mutex          //
-	wake     chan struct{}       // a save is waiting
+	position Cursor                 // guarded by mu; the newest entry of each stream
+	counter  uint64                 // guarded by mu; node-local numbering
+	seenFrom Cursor                 // guarded by mu; per stream, where this node's history starts
+	seen     [streamCount]bool      // guarded by mu; seenFrom is set
+	scratch  []byte                 // guarded by mu
+	live     map[string]*clientConn // guarded by liveMu; connected sockets by pid
+	liveMu   sync.Mutex             //
+	saves    map[string]*Session    // guarded by savesMu; nil Session = delete
+	savesMu  sync.Mutex             //
+	wake     chan struct{}          // a save is waiting
 }
 
 func newRecovery(e *Engine) *recovery {
@@ -66,7 +66,7 @@ func newRecovery(e *Engine) *recovery {
 		window: config.RecoveryWindow,
 		shared: config.StreamOffsets,
 		store:  config.Sessions,
-		live:   make(map[string]*Conn),
+		live:   make(map[string]*clientConn),
 		saves:  make(map[string]*Session),
 		wake:   make(chan struct{}, 1),
 	}
@@ -213,7 +213,7 @@ func (r *recovery) load(pid string) (Session, bool, error) {
 // symbol and, when it follows positions, a fresh positions snapshot. It
 // reports false, having done nothing, when the history cannot replay all
 // of them.
-func (r *recovery) recover(c *Conn, session Session, from Cursor, tokenExpiry int64) bool {
+func (r *recovery) recover(c *clientConn, session Session, from Cursor, tokenExpiry int64) bool {
 	e := r.engine
 	seenFrom, seen := r.coverage()
 	s := e.shardOf(session.UserID)
@@ -261,7 +261,7 @@ func (r *recovery) recover(c *Conn, session Session, from Cursor, tokenExpiry in
 }
 
 // begin gives c, just joined as a fresh socket, a new session.
-func (r *recovery) begin(c *Conn) (pid string) {
+func (r *recovery) begin(c *clientConn) (pid string) {
 	pid = newID()
 	start := r.startOffset()
 	c.mu.Lock()
@@ -274,7 +274,7 @@ func (r *recovery) begin(c *Conn) (pid string) {
 // goLive registers c as its session's live socket, taking the session over
 // from a socket still holding it (a half-open connection the client gave
 // up on), on this node or, through the store, on another.
-func (r *recovery) goLive(c *Conn) {
+func (r *recovery) goLive(c *clientConn) {
 	c.mu.Lock()
 	pid := c.pid
 	c.mu.Unlock()
@@ -283,7 +283,7 @@ func (r *recovery) goLive(c *Conn) {
 	r.live[pid] = c
 	r.liveMu.Unlock()
 	if previous != nil && previous != c {
-		previous.closeWith(ReasonSessionTakenOver)
+		previous.closeWith(reasonSessionTakenOver)
 	} else if err := r.store.Claim(pid); err != nil {
 		r.engine.logger.LogAttrs(context.Background(), slog.LevelWarn, "session claim failed", slog.Any("error", err))
 	}
@@ -297,12 +297,12 @@ func (r *recovery) release(pid string) {
 	c := r.live[pid]
 	r.liveMu.Unlock()
 	if c != nil {
-		c.closeWith(ReasonSessionTakenOver)
+		c.closeWith(reasonSessionTakenOver)
 	}
 }
 
 // changed queues a save of c's session, as it is now.
-func (r *recovery) changed(c *Conn) {
+func (r *recovery) changed(c *clientConn) {
 	c.mu.Lock()
 	if c.pid == "" || !c.connected {
 		c.mu.Unlock()
@@ -316,7 +316,7 @@ func (r *recovery) changed(c *Conn) {
 // closing runs before c, connected, leaves the engine for reason: its
 // session is saved as it is, for the window, unless the client left on
 // purpose or another socket took it over.
-func (r *recovery) closing(c *Conn, reason CloseReason) {
+func (r *recovery) closing(c *clientConn, reason closeReason) {
 	c.mu.Lock()
 	pid := c.pid
 	c.mu.Unlock()
@@ -324,13 +324,13 @@ func (r *recovery) closing(c *Conn, reason CloseReason) {
 		return
 	}
 	r.unregister(c, pid)
-	if reason != ReasonSessionTakenOver {
+	if reason != reasonSessionTakenOver {
 		r.changed(c)
 	}
 }
 
 // unregister removes c as pid's live socket, unless another took its place.
-func (r *recovery) unregister(c *Conn, pid string) {
+func (r *recovery) unregister(c *clientConn, pid string) {
 	r.liveMu.Lock()
 	if r.live[pid] == c {
 		delete(r.live, pid)
@@ -341,8 +341,8 @@ func (r *recovery) unregister(c *Conn, pid string) {
 // suspend takes c, about to leave the namespace because its token
 // expired, off its session: the session as it is stays in the store for a
 // CONNECT with a fresh token, on this connection or another.
-func (r *recovery) suspend(c *Conn) {
-	r.closing(c, ReasonClientClosed)
+func (r *recovery) suspend(c *clientConn) {
+	r.closing(c, reasonClientClosed)
 	c.mu.Lock()
 	c.pid = ""
 	c.mu.Unlock()
@@ -350,7 +350,7 @@ func (r *recovery) suspend(c *Conn) {
 
 // left runs when c's client disconnected from the namespace on purpose: its
 // session is not kept.
-func (r *recovery) left(c *Conn) {
+func (r *recovery) left(c *clientConn) {
 	c.mu.Lock()
 	pid := c.pid
 	c.pid = ""

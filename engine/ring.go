@@ -18,7 +18,7 @@ type symbolRing struct {
 	index uint32
 
 	seq   atomic.Uint64 // sequence of the newest frame; 0 = no tick yet
-	slots [ringSize]atomic.Pointer[Frame]
+	slots [ringSize]atomic.Pointer[outboundFrame]
 
 	writeMu sync.Mutex // serializes writers only
 
@@ -35,7 +35,7 @@ func newSymbolRing(name string, index uint32, shards int) *symbolRing {
 }
 
 // push makes frame the newest tick. seedOnly pushes only into an empty ring.
-func (r *symbolRing) push(frame *Frame, seedOnly bool) bool {
+func (r *symbolRing) push(frame *outboundFrame, seedOnly bool) bool {
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
 	seq := r.seq.Load()
@@ -50,7 +50,7 @@ func (r *symbolRing) push(frame *Frame, seedOnly bool) bool {
 }
 
 // latest returns the newest frame, or nil.
-func (r *symbolRing) latest() *Frame {
+func (r *symbolRing) latest() *outboundFrame {
 	seq := r.seq.Load()
 	if seq == 0 {
 		return nil
@@ -66,7 +66,7 @@ func (r *symbolRing) latest() *Frame {
 // order, and returns them with the new lastSeq and how many ticks were
 // skipped. A reader that fell behind the ring gets the newest frame only.
 // A slot overwritten while being read is skipped: a newer frame follows it.
-func (r *symbolRing) appendSince(frames []*Frame, lastSeq uint64) ([]*Frame, uint64, uint64) {
+func (r *symbolRing) appendSince(frames []*outboundFrame, lastSeq uint64) ([]*outboundFrame, uint64, uint64) {
 	seq := r.seq.Load()
 	if seq <= lastSeq {
 		return frames, lastSeq, 0

@@ -30,10 +30,10 @@ type Engine struct {
 	snapshotSlots chan struct{}
 
 	connsMu sync.Mutex
-	conns   map[*Conn]struct{} // guarded by connsMu; every live connection
+	conns   map[*clientConn]struct{} // guarded by connsMu; every live connection
 
 	sessionsMu sync.RWMutex
-	sessions   map[string]*Conn // guarded by sessionsMu; polling sessions by sid
+	sessions   map[string]*clientConn // guarded by sessionsMu; polling sessions by sid
 
 	limits   *limits
 	recovery *recovery // nil when Config.RecoveryWindow is zero
@@ -64,8 +64,8 @@ func New(config Config, options ...Option) (*Engine, error) {
 		metrics:       newMetrics(),
 		symbols:       make(map[string]*symbolRing),
 		snapshotSlots: make(chan struct{}, snapshotConcurrency),
-		conns:         make(map[*Conn]struct{}),
-		sessions:      make(map[string]*Conn),
+		conns:         make(map[*clientConn]struct{}),
+		sessions:      make(map[string]*clientConn),
 		limits:        newLimits(config),
 		done:          make(chan struct{}),
 	}
@@ -218,7 +218,7 @@ const goodbyePoll = 2 * time.Millisecond
 // end.
 func (e *Engine) sayGoodbye(ctx context.Context) {
 	e.connsMu.Lock()
-	conns := make([]*Conn, 0, len(e.conns))
+	conns := make([]*clientConn, 0, len(e.conns))
 	for c := range e.conns {
 		conns = append(conns, c)
 	}
@@ -228,14 +228,14 @@ func (e *Engine) sayGoodbye(ctx context.Context) {
 		if c.goodbye() {
 			waiting = append(waiting, c)
 		} else {
-			c.closeWith(ReasonShutdown)
+			c.closeWith(reasonShutdown)
 		}
 	}
 	for len(waiting) > 0 {
 		still := waiting[:0]
 		for _, c := range waiting {
 			if c.written() {
-				c.closeWith(ReasonShutdown)
+				c.closeWith(reasonShutdown)
 			} else {
 				still = append(still, c)
 			}
@@ -248,7 +248,7 @@ func (e *Engine) sayGoodbye(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			for _, c := range waiting {
-				c.closeWith(ReasonShutdown)
+				c.closeWith(reasonShutdown)
 			}
 			return
 		case <-time.After(goodbyePoll):
@@ -259,7 +259,7 @@ func (e *Engine) sayGoodbye(ctx context.Context) {
 // goodbye queues the session's last frame and stops anything more being
 // queued after it. It reports false for a connection that is not an open
 // session (a handshake in progress, a probe), which is simply closed.
-func (c *Conn) goodbye() bool {
+func (c *clientConn) goodbye() bool {
 	c.mu.Lock()
 	if c.state != stateOpen || c.probing != nil || c.closing {
 		c.mu.Unlock()
@@ -277,7 +277,7 @@ func (c *Conn) goodbye() bool {
 }
 
 // written reports whether everything queued for c has been written.
-func (c *Conn) written() bool {
+func (c *clientConn) written() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.state == stateClosed || (c.queue == nil && !c.writing)

@@ -14,7 +14,7 @@ var errWriteTimeout = errors.New("engine: write timeout")
 // netpollSink writes to a netpoll connection. The fast path is a raw
 // non-blocking writev on the socket; only when the socket's buffer is full
 // does netpoll's own writer (which waits for the socket) take over, and the
-// Conn's writing flag guarantees the two never run at once: netpoll's
+// clientConn's writing flag guarantees the two never run at once: netpoll's
 // Connection is not safe for concurrent writers.
 type netpollSink struct {
 	connection netpoll.Connection

@@ -35,7 +35,7 @@ func (e *Engine) fetchLastTicks(symbols []string) {
 
 // sendPositions sends the user's current open positions to c alone, as the
 // answer to subscribe:positions (docs/protocol.md).
-func (e *Engine) sendPositions(c *Conn) {
+func (e *Engine) sendPositions(c *clientConn) {
 	if e.config.Snapshots == nil {
 		return
 	}
@@ -54,7 +54,7 @@ func (e *Engine) sendPositions(c *Conn) {
 			frame := newEventFrame(StreamPositions.EventName(), position)
 			frame.stream = StreamPositions
 			if !c.enqueueUser(frame, 0) {
-				c.closeWith(ReasonSlowConsumer)
+				c.closeWith(reasonSlowConsumer)
 				return
 			}
 		}

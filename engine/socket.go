@@ -10,7 +10,7 @@ import (
 
 // handleMessage handles one Engine.IO message: a Socket.IO packet. It
 // reports false when the connection must close for a protocol violation.
-func (e *Engine) handleMessage(c *Conn, data []byte) bool {
+func (e *Engine) handleMessage(c *clientConn, data []byte) bool {
 	if c.pendingAttachments > 0 {
 		return false // text while binary attachments were announced
 	}
@@ -52,7 +52,7 @@ func (e *Engine) handleMessage(c *Conn, data []byte) bool {
 
 // handleBinary handles a binary Engine.IO message: an attachment of an
 // announced binary packet, or a violation.
-func (e *Engine) handleBinary(c *Conn) bool {
+func (e *Engine) handleBinary(c *clientConn) bool {
 	if c.pendingAttachments == 0 {
 		return false
 	}
@@ -70,7 +70,7 @@ var (
 )
 
 // handleConnect authenticates a CONNECT on "/" (docs/protocol.md, authentication).
-func (e *Engine) handleConnect(c *Conn, packet wire.SocketPacket) {
+func (e *Engine) handleConnect(c *clientConn, packet wire.SocketPacket) {
 	if packet.Namespace != "/" {
 		c.send(newTextFrame(wire.AppendConnectError(nil, packet.Namespace, invalidNamespacePayload)))
 		return
@@ -139,7 +139,7 @@ func (e *Engine) handleConnect(c *Conn, packet wire.SocketPacket) {
 
 // recoverSession tries to give c back the session request names (the token
 // was verified already); false means c gets a fresh session instead.
-func (e *Engine) recoverSession(c *Conn, request connectRequest, identity auth.Identity) bool {
+func (e *Engine) recoverSession(c *clientConn, request connectRequest, identity auth.Identity) bool {
 	session, from, result := e.recovery.lookup(request, identity.UserID)
 	if result == recoveryRecovered {
 		// A socket of this node still holding the session (a half-open
@@ -160,7 +160,7 @@ func (e *Engine) recoverSession(c *Conn, request connectRequest, identity auth.I
 // it. A payload the reference parser refuses (not an array, no name, a
 // reserved name) closes the connection as it does there; a numeric name,
 // which it accepts, is ignored like any unknown event.
-func (e *Engine) handleEvent(c *Conn, packet wire.SocketPacket) bool {
+func (e *Engine) handleEvent(c *clientConn, packet wire.SocketPacket) bool {
 	allowed, flood := c.allowEvent()
 	if flood {
 		return e.closeEventFlood(c)
@@ -235,7 +235,7 @@ type okAnswer struct {
 	OK bool `json:"ok"`
 }
 
-func (e *Engine) marketEvent(c *Conn, subscribe bool, argument []byte) (any, *refusal) {
+func (e *Engine) marketEvent(c *clientConn, subscribe bool, argument []byte) (any, *refusal) {
 	var payload marketPayload
 	if len(argument) == 0 || argument[0] != '{' || json.Unmarshal(argument, &payload) != nil || payload.Symbols == nil {
 		return nil, &refusal{code: "INVALID_PAYLOAD", message: "expected {symbols: [string, ...]}"}
@@ -260,7 +260,7 @@ func (e *Engine) marketEvent(c *Conn, subscribe bool, argument []byte) (any, *re
 	return symbolsAnswer{OK: true, Symbols: now}, nil
 }
 
-func (e *Engine) streamEvent(c *Conn, stream Stream, on bool) (any, *refusal) {
+func (e *Engine) streamEvent(c *clientConn, stream Stream, on bool) (any, *refusal) {
 	if !e.setStream(c, stream, on) {
 		return nil, &refusal{code: "NOT_CONNECTED", message: "socket is not connected"}
 	}
@@ -281,7 +281,7 @@ type refusalAnswer struct {
 
 // reply answers an event: through its ack when it asked for one, else a
 // refusal goes out as an "error" event and a success needs no answer.
-func (e *Engine) reply(c *Conn, ackID int64, eventName string, result any, failure *refusal) {
+func (e *Engine) reply(c *clientConn, ackID int64, eventName string, result any, failure *refusal) {
 	if failure != nil {
 		e.metrics.refusals(failure.code)
 	}
@@ -306,7 +306,7 @@ func (e *Engine) reply(c *Conn, ackID int64, eventName string, result any, failu
 // allowEvent takes one token from the socket's event bucket. flood reports
 // a socket that kept sending after more refusals than a burst: it must be
 // closed. Only the reader calls it.
-func (c *Conn) allowEvent() (allowed, flood bool) {
+func (c *clientConn) allowEvent() (allowed, flood bool) {
 	rate := c.engine.config.EventRate
 	if rate <= 0 {
 		return true, false
@@ -331,6 +331,6 @@ func (c *Conn) allowEvent() (allowed, flood bool) {
 
 // closeEventFlood closes a socket that flooded events, and returns false for
 // the caller to stop reading.
-func (e *Engine) closeEventFlood(c *Conn) bool {
-	return e.closeProtocol(c, wire.ClosePolicyViolation, ReasonEventFlood)
+func (e *Engine) closeEventFlood(c *clientConn) bool {
+	return e.closeProtocol(c, wire.ClosePolicyViolation, reasonEventFlood)
 }

@@ -6,12 +6,12 @@ import (
 	"github.com/protrader5/ws-gateway/wire"
 )
 
-// Locking for subscriptions (see LOCKING.md): Conn.subs and Conn.streams
+// Locking for subscriptions (see LOCKING.md): clientConn.subs and clientConn.streams
 // change only with both the shard's mu and the conn's mu held, so either lock
 // is enough to read them. A subscription's slot is used only under shard.mu.
 
 // join makes c a connected socket of userID in that user's shard.
-func (e *Engine) join(c *Conn, userID, socketID string) {
+func (e *Engine) join(c *clientConn, userID, socketID string) {
 	s := e.shardOf(userID)
 	s.mu.Lock()
 	c.mu.Lock()
@@ -29,7 +29,7 @@ func (e *Engine) join(c *Conn, userID, socketID string) {
 }
 
 // leave undoes join: every subscription and stream of c goes.
-func (e *Engine) leave(c *Conn) {
+func (e *Engine) leave(c *clientConn) {
 	c.mu.Lock()
 	s, userID, connected := c.shard, c.userID, c.connected
 	c.mu.Unlock()
@@ -129,7 +129,7 @@ func normalizeSymbols(symbols []string) ([]string, *refusal) {
 // subscribeMarket adds symbols to c's subscriptions and returns all of them.
 // The newest known tick of each new symbol goes out with the next flush; the
 // symbols with none yet are returned as unknown for a snapshot read.
-func (e *Engine) subscribeMarket(c *Conn, symbols []string) (now []string, unknown []string, failure *refusal) {
+func (e *Engine) subscribeMarket(c *clientConn, symbols []string) (now []string, unknown []string, failure *refusal) {
 	c.mu.Lock()
 	s := c.shard
 	c.mu.Unlock()
@@ -181,7 +181,7 @@ func (e *Engine) subscribeMarket(c *Conn, symbols []string) (now []string, unkno
 }
 
 // unsubscribeMarket removes symbols and returns those still subscribed.
-func (e *Engine) unsubscribeMarket(c *Conn, symbols []string) []string {
+func (e *Engine) unsubscribeMarket(c *clientConn, symbols []string) []string {
 	c.mu.Lock()
 	s := c.shard
 	c.mu.Unlock()
@@ -211,7 +211,7 @@ func (e *Engine) unsubscribeMarket(c *Conn, symbols []string) []string {
 	return c.symbolsLocked()
 }
 
-func (c *Conn) subscribedLocked(ring *symbolRing) bool {
+func (c *clientConn) subscribedLocked(ring *symbolRing) bool {
 	for i := range c.subs {
 		if c.subs[i].ring == ring {
 			return true
@@ -220,7 +220,7 @@ func (c *Conn) subscribedLocked(ring *symbolRing) bool {
 	return false
 }
 
-func (c *Conn) symbolsLocked() []string {
+func (c *clientConn) symbolsLocked() []string {
 	symbols := make([]string, len(c.subs))
 	for i := range c.subs {
 		symbols[i] = c.subs[i].ring.name
@@ -229,7 +229,7 @@ func (c *Conn) symbolsLocked() []string {
 }
 
 // setStream turns one of c's user streams on or off.
-func (e *Engine) setStream(c *Conn, stream Stream, on bool) bool {
+func (e *Engine) setStream(c *clientConn, stream Stream, on bool) bool {
 	c.mu.Lock()
 	s := c.shard
 	c.mu.Unlock()

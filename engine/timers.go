@@ -6,7 +6,7 @@ import (
 
 // onTimer is called by the wheel for an entry scheduled at at. It acts on
 // every deadline that is due and schedules the next one.
-func (c *Conn) onTimer(at, now int64) {
+func (c *clientConn) onTimer(at, now int64) {
 	c.mu.Lock()
 	if c.timerAt != at || c.state == stateClosed || c.state == stateHandoff {
 		c.mu.Unlock() // stale entry, or a connection the engine let go of
@@ -21,12 +21,12 @@ func (c *Conn) onTimer(at, now int64) {
 	switch c.state {
 	case stateHandshake:
 		if c.handshakeDeadline != 0 && now >= c.handshakeDeadline {
-			reason = ReasonHandshakeTimeout
+			reason = reasonHandshakeTimeout
 		}
 	case stateOpen:
 		switch {
 		case c.pongDeadline != 0 && now >= c.pongDeadline:
-			reason = ReasonPingTimeout
+			reason = reasonPingTimeout
 		case c.pongDeadline == 0 && c.nextPing != 0 && now >= c.nextPing:
 			sendPing = true
 			// The pong timer runs from when the ping was due, not from
@@ -36,7 +36,7 @@ func (c *Conn) onTimer(at, now int64) {
 			c.nextPing = 0
 		}
 		if !c.connected && c.connectDeadline != 0 && now >= c.connectDeadline {
-			reason = ReasonConnectTimeout
+			reason = reasonConnectTimeout
 		}
 		if c.connected && c.tokenExpiry != 0 && now >= c.tokenExpiry {
 			tokenEnded = true
@@ -69,7 +69,7 @@ func (c *Conn) onTimer(at, now int64) {
 }
 
 // scheduleNextLocked asks the wheel to come back at the earliest deadline.
-func (c *Conn) scheduleNextLocked() {
+func (c *clientConn) scheduleNextLocked() {
 	next := int64(0)
 	for _, deadline := range [...]int64{c.handshakeDeadline, c.nextPing, c.pongDeadline, c.connectDeadline, c.tokenExpiry} {
 		if deadline != 0 && (next == 0 || deadline < next) {
@@ -84,13 +84,13 @@ func (c *Conn) scheduleNextLocked() {
 // pongOverdueLocked reports whether the pong deadline has passed, even if
 // the wheel has not visited yet: a request arriving after the deadline must
 // find the session ended, whatever the wheel's resolution.
-func (c *Conn) pongOverdueLocked(now int64) bool {
+func (c *clientConn) pongOverdueLocked(now int64) bool {
 	return c.pongDeadline != 0 && now >= c.pongDeadline
 }
 
 // pongReceived restarts the heartbeat: the next ping goes PingInterval after
 // the pong, as the reference server does.
-func (c *Conn) pongReceived() {
+func (c *clientConn) pongReceived() {
 	c.mu.Lock()
 	if c.pongDeadline != 0 {
 		c.pongDeadline = 0

@@ -62,7 +62,7 @@ func (e *Engine) closeTLSListener() {
 // for one TLS connection.
 func (e *Engine) serveTLSConn(conn net.Conn) {
 	reader := &streamReader{conn: conn, timeout: e.config.HandshakeTimeout}
-	c := &Conn{engine: e, sink: &streamSink{conn: conn, timeout: e.config.WriteTimeout}, remoteIP: hostOf(conn.RemoteAddr().String())}
+	c := &clientConn{engine: e, sink: &streamSink{conn: conn, timeout: e.config.WriteTimeout}, remoteIP: hostOf(conn.RemoteAddr().String())}
 	e.accept(c)
 
 	handedOff := false
@@ -108,13 +108,13 @@ func (e *Engine) serveTLSConn(conn net.Conn) {
 	c.mu.Unlock()
 	switch {
 	case forward != nil:
-		forward.closeWith(ReasonClientClosed)
+		forward.closeWith(reasonClientClosed)
 		_ = conn.Close()
 		return
 	case probing != nil:
 		e.probeEnded(probing)
 	}
-	c.closeWith(ReasonClientClosed)
+	c.closeWith(reasonClientClosed)
 }
 
 // streamReader implements frameReader over a blocking net.Conn. Peek waits
@@ -201,7 +201,7 @@ func (r *streamReader) Release() error {
 
 // streamSink writes to a blocking net.Conn. It never writes from the
 // caller's goroutine (a fanout worker must not block on one socket): every
-// write goes to the Conn's writer goroutine through writeWait.
+// write goes to the clientConn's writer goroutine through writeWait.
 type streamSink struct {
 	conn      net.Conn
 	timeout   time.Duration

@@ -30,7 +30,7 @@ const upgradeWaitLimit = time.Second
 // startProbe makes c, a WebSocket just upgraded with session's sid, the
 // session's probe, or closes it when the session is not in a state to be
 // upgraded (already upgrading or upgraded, as the reference does).
-func (e *Engine) startProbe(c *Conn, response []byte, session *Conn) {
+func (e *Engine) startProbe(c *clientConn, response []byte, session *clientConn) {
 	s := session.polling
 	session.mu.Lock()
 	refused := session.state != stateOpen || s.upgrading || s.upgraded
@@ -53,13 +53,13 @@ func (e *Engine) startProbe(c *Conn, response []byte, session *Conn) {
 	c.mu.Unlock()
 	c.flush()
 	if refused {
-		c.closeWith(ReasonTransportReplaced)
+		c.closeWith(reasonTransportReplaced)
 	}
 }
 
 // handleProbe handles a message on a probe WebSocket; false means the probe
 // was closed.
-func (e *Engine) handleProbe(c *Conn, opCode wire.OpCode, message []byte) bool {
+func (e *Engine) handleProbe(c *clientConn, opCode wire.OpCode, message []byte) bool {
 	session := c.probing
 	switch {
 	case opCode == wire.OpText && string(message) == "2probe":
@@ -77,7 +77,7 @@ func (e *Engine) handleProbe(c *Conn, opCode wire.OpCode, message []byte) bool {
 		return true
 	}
 	// Anything else ends the probe, not the session.
-	return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+	return e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)
 }
 
 // completeUpgrade moves session onto the probe's socket.
@@ -85,7 +85,7 @@ func (e *Engine) handleProbe(c *Conn, opCode wire.OpCode, message []byte) bool {
 // Lock order: the session's mu, then the probe's. This is the only place
 // that holds two Conn locks, and the probe's lock is never held while
 // taking a session's.
-func (e *Engine) completeUpgrade(probe, session *Conn) bool {
+func (e *Engine) completeUpgrade(probe, session *clientConn) bool {
 	s := session.polling
 	deadline := time.Now().Add(upgradeWaitLimit)
 	// From now on only this socket's reader may use the session's read
@@ -105,7 +105,7 @@ func (e *Engine) completeUpgrade(probe, session *Conn) bool {
 	if session.state != stateOpen || s.upgraded || s.posting || probe.writing || probe.state != stateOpen {
 		probe.mu.Unlock()
 		session.mu.Unlock()
-		return e.closeProtocol(probe, wire.CloseProtocolError, ReasonProtocolError)
+		return e.closeProtocol(probe, wire.CloseProtocolError, reasonProtocolError)
 	}
 	probe.state = stateClosed
 	probe.probing = nil
@@ -130,7 +130,7 @@ func (e *Engine) completeUpgrade(probe, session *Conn) bool {
 
 // probeEnded runs when a probe's socket closed before the upgrade finished:
 // the session may be probed again.
-func (e *Engine) probeEnded(session *Conn) {
+func (e *Engine) probeEnded(session *clientConn) {
 	session.mu.Lock()
 	session.polling.upgrading = false
 	session.mu.Unlock()

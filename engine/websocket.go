@@ -18,17 +18,17 @@ const maxFramesPerRead = 256
 // without bound. A partly received frame is waited for (netpoll's read
 // timeout bounds the wait): returning with it buffered would make netpoll
 // call again at once.
-func (e *Engine) readFrames(c *Conn, reader frameReader) {
+func (e *Engine) readFrames(c *clientConn, reader frameReader) {
 	for frames := 0; reader.Len() > 0 && frames < maxFramesPerRead; frames++ {
 		authenticated := c.authenticated()
 		head, err := reader.Peek(2)
 		if err != nil {
-			c.closeWith(ReasonClientClosed)
+			c.closeWith(reasonClientClosed)
 			return
 		}
 		size := wire.HeaderSize(head)
 		if head, err = reader.Peek(size); err != nil {
-			c.closeWith(ReasonClientClosed)
+			c.closeWith(reasonClientClosed)
 			return
 		}
 		header, _, err := wire.ParseFrameHeader(head)
@@ -37,22 +37,22 @@ func (e *Engine) readFrames(c *Conn, reader frameReader) {
 		case err != nil, !header.Masked, header.Rsv != 0:
 			// RFC 6455 §5.1: client frames are masked; §5.2: no extension
 			// was negotiated, so RSV bits must be zero.
-			e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+			e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)
 			return
 		case header.Length > maxFrame || int64(len(c.fragment))+header.Length > maxFrame:
-			e.closeProtocol(c, wire.CloseMessageTooBig, ReasonMessageTooBig)
+			e.closeProtocol(c, wire.CloseMessageTooBig, reasonMessageTooBig)
 			return
 		case reader.Len() > e.inputLimit(c, authenticated):
-			e.closeProtocol(c, wire.ClosePolicyViolation, ReasonInputFlood)
+			e.closeProtocol(c, wire.ClosePolicyViolation, reasonInputFlood)
 			return
 		case !authenticated && !e.chargePreAuth(c, int(header.Length)):
-			e.closeProtocol(c, wire.ClosePolicyViolation, ReasonInputFlood)
+			e.closeProtocol(c, wire.ClosePolicyViolation, reasonInputFlood)
 			return
 		}
 		total := size + int(header.Length)
 		frame, err := reader.Peek(total)
 		if err != nil {
-			c.closeWith(ReasonClientClosed)
+			c.closeWith(reasonClientClosed)
 			return
 		}
 		payload := frame[size:]
@@ -73,12 +73,12 @@ func (e *Engine) readFrames(c *Conn, reader frameReader) {
 }
 
 // handleFrame handles one frame; false means the connection was closed.
-func (e *Engine) handleFrame(c *Conn, header wire.FrameHeader, payload []byte) bool {
+func (e *Engine) handleFrame(c *clientConn, header wire.FrameHeader, payload []byte) bool {
 	switch header.OpCode {
 	case wire.OpText, wire.OpBinary:
 		if c.fragment != nil {
 			// §5.4: a new data frame before the fragmented one ended.
-			return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+			return e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)
 		}
 		if !header.Fin {
 			c.fragment = append(make([]byte, 0, len(payload)*2), payload...)
@@ -88,7 +88,7 @@ func (e *Engine) handleFrame(c *Conn, header wire.FrameHeader, payload []byte) b
 		return e.handleData(c, header.OpCode, payload)
 	case wire.OpContinuation:
 		if c.fragment == nil {
-			return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+			return e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)
 		}
 		c.fragment = append(c.fragment, payload...)
 		if !header.Fin {
@@ -112,9 +112,9 @@ func (e *Engine) handleFrame(c *Conn, header wire.FrameHeader, payload []byte) b
 		code, _, err := wire.ParseClosePayload(payload)
 		switch {
 		case err == wire.ErrCloseReasonNotUTF8:
-			return e.closeProtocol(c, wire.CloseInvalidPayload, ReasonProtocolError)
+			return e.closeProtocol(c, wire.CloseInvalidPayload, reasonProtocolError)
 		case err != nil:
-			return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+			return e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)
 		case code == wire.CloseNoStatus:
 			code = wire.CloseNormal
 		}
@@ -124,15 +124,15 @@ func (e *Engine) handleFrame(c *Conn, header wire.FrameHeader, payload []byte) b
 		if open {
 			c.send(rawFrame(wire.AppendClose(nil, code, "")))
 		}
-		c.closeWith(ReasonClientClosed)
+		c.closeWith(reasonClientClosed)
 		return false
 	default:
-		return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+		return e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)
 	}
 }
 
 // handleData handles one complete WebSocket message: one Engine.IO packet.
-func (e *Engine) handleData(c *Conn, opCode wire.OpCode, message []byte) bool {
+func (e *Engine) handleData(c *clientConn, opCode wire.OpCode, message []byte) bool {
 	if c.probing != nil {
 		// probing is written only by this reader.
 		return e.handleProbe(c, opCode, message)
@@ -142,11 +142,11 @@ func (e *Engine) handleData(c *Conn, opCode wire.OpCode, message []byte) bool {
 		return e.handlePacket(c, wire.Packet{Type: wire.PacketMessage, Data: message, Binary: true})
 	}
 	if !utf8.Valid(message) {
-		return e.closeProtocol(c, wire.CloseInvalidPayload, ReasonProtocolError)
+		return e.closeProtocol(c, wire.CloseInvalidPayload, reasonProtocolError)
 	}
 	packet, err := wire.ParsePacket(message)
 	if err != nil {
-		return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+		return e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)
 	}
 	return e.handlePacket(c, packet)
 }
@@ -154,7 +154,7 @@ func (e *Engine) handleData(c *Conn, opCode wire.OpCode, message []byte) bool {
 // handlePacket handles one Engine.IO packet from either transport; false
 // means the connection was closed. On polling the WebSocket close frames
 // that closeProtocol queues are dropped by the polling sink.
-func (e *Engine) handlePacket(c *Conn, packet wire.Packet) bool {
+func (e *Engine) handlePacket(c *clientConn, packet wire.Packet) bool {
 	switch packet.Type {
 	case wire.PacketPong:
 		c.pongReceived()
@@ -165,28 +165,28 @@ func (e *Engine) handlePacket(c *Conn, packet wire.Packet) bool {
 	case wire.PacketMessage:
 		if c.application != nil {
 			if !c.application.handler.HandleMessage(Message{Data: packet.Data, Binary: packet.Binary}) {
-				return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+				return e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)
 			}
 			return true
 		}
 		if packet.Binary {
 			if !e.handleBinary(c) {
-				return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+				return e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)
 			}
 			return true
 		}
 		if !e.handleMessage(c, packet.Data) {
-			return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+			return e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)
 		}
 	case wire.PacketClose:
 		if c.polling != nil {
 			c.polling.markClientClosed()
 		}
-		c.closeWith(ReasonClientClosed)
+		c.closeWith(reasonClientClosed)
 		return false
 	case wire.PacketUpgrade, wire.PacketNoop:
 	default:
-		return e.closeProtocol(c, wire.CloseProtocolError, ReasonProtocolError)
+		return e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)
 	}
 	return true
 }
@@ -200,7 +200,7 @@ const (
 
 // sendKeyed queues a control answer that replaces a queued one with the
 // same key, and writes it out.
-func (c *Conn) sendKeyed(frame *Frame, key uint64) {
+func (c *clientConn) sendKeyed(frame *outboundFrame, key uint64) {
 	c.mu.Lock()
 	c.enqueueLocked(frame, false, key)
 	c.mu.Unlock()
@@ -209,7 +209,7 @@ func (c *Conn) sendKeyed(frame *Frame, key uint64) {
 
 // closeProtocol closes c for a violation with a WebSocket close frame, and
 // returns false for the caller to stop reading.
-func (e *Engine) closeProtocol(c *Conn, code wire.StatusCode, reason CloseReason) bool {
+func (e *Engine) closeProtocol(c *clientConn, code wire.StatusCode, reason closeReason) bool {
 	c.send(rawFrame(wire.AppendClose(nil, code, reason.String())))
 	c.closeWith(reason)
 	return false

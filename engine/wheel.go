@@ -13,7 +13,7 @@ const wheelSlots = 1024
 // the connection's timerAt (it was cancelled or replaced while being
 // visited) is stale and dropped when met.
 type wheelEntry struct {
-	conn *Conn
+	conn *clientConn
 	at   int64
 }
 
@@ -36,8 +36,8 @@ func newWheel(resolution time.Duration) *wheel {
 
 // scheduleLocked makes the wheel visit c at or soon after at. A connection
 // has at most one entry in the slots: an earlier deadline replaces the
-// entry. The caller holds c.mu. Lock order: Conn.mu, then wheel.mu.
-func (w *wheel) scheduleLocked(c *Conn, at int64) {
+// entry. The caller holds c.mu. Lock order: clientConn.mu, then wheel.mu.
+func (w *wheel) scheduleLocked(c *clientConn, at int64) {
 	if at == 0 || (c.timerAt != 0 && c.timerAt <= at) {
 		return
 	}
@@ -58,7 +58,7 @@ func (w *wheel) scheduleLocked(c *Conn, at int64) {
 // cancelLocked removes c's entry, so that a connection that leaves the
 // engine (closed, or handed to net/http) is not kept by the wheel until its
 // deadline. The caller holds c.mu.
-func (w *wheel) cancelLocked(c *Conn) {
+func (w *wheel) cancelLocked(c *clientConn) {
 	if c.timerAt == 0 {
 		return
 	}
@@ -70,7 +70,7 @@ func (w *wheel) cancelLocked(c *Conn) {
 // removeLocked takes c's entry out of its slot and clears c.timerAt. An
 // entry being visited right now is not in its slot: with timerAt cleared it
 // is stale, and the visit drops it. The caller holds c.mu and w.mu.
-func (w *wheel) removeLocked(c *Conn) {
+func (w *wheel) removeLocked(c *clientConn) {
 	if c.timerAt == 0 {
 		return
 	}

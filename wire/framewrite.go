@@ -11,7 +11,7 @@ import (
 // escape: writing into a bytes.Buffer costs 1 allocation per header and
 // about 20 times the time (BenchmarkAppendFrameHeader: ~150 ns against
 // ~5 ns on a 2-core amd64). The engine builds a tick's header and payload in
-// one allocation shared by every connection (engine.Frame), so the header
+// one allocation shared by every connection (the engine's outbound frame), so the header
 // is appended in place instead.
 
 // ServerFrameSize returns the size of an unmasked server frame with a payload
