@@ -15,7 +15,7 @@ import (
 // with the standard library and serves each connection from a goroutine
 // that blocks in crypto/tls reads. The rest is shared with the event loop:
 // the same handshake code decides between a WebSocket (served by the same
-// Conn, queues, rings and timers, writing through a streamSink) and plain
+// clientConn, queues, rings and timers, writing through a streamSink) and plain
 // HTTP (handed to the same net/http front: health, metrics, long-polling).
 // The cost is a goroutine per TLS connection and one per write burst; a
 // deployment that needs the event loop's density terminates TLS in front.
@@ -117,7 +117,7 @@ func (e *Engine) serveTLSConn(conn net.Conn) {
 	c.closeWith(reasonClientClosed)
 }
 
-// streamReader implements frameReader over a blocking net.Conn. Peek waits
+// streamReader implements frameReader over a blocking net.clientConn. Peek waits
 // at most timeout for bytes it needs (a partial head or frame); wait, the
 // idle wait for the next message, has no deadline: heartbeats and the
 // handshake timeout close idle connections through the timer wheel.
@@ -199,7 +199,7 @@ func (r *streamReader) Release() error {
 	return nil
 }
 
-// streamSink writes to a blocking net.Conn. It never writes from the
+// streamSink writes to a blocking net.clientConn. It never writes from the
 // caller's goroutine (a fanout worker must not block on one socket): every
 // write goes to the clientConn's writer goroutine through writeWait.
 type streamSink struct {

@@ -17,11 +17,11 @@ const upgradeWaitLimit = time.Second
 // The upgrade of a polling session to WebSocket (Engine.IO v4 §upgrade):
 //
 //  1. the client opens a WebSocket with the session's sid: the probe. It has
-//     a Conn of its own (probing = the session) that answers only the probe;
+//     a clientConn of its own (probing = the session) that answers only the probe;
 //  2. "2probe" -> "3probe", and the session's waiting GET answers noop so
 //     that the client can pause polling;
 //  3. "5": the session's pollingSink starts writing to the probe's socket,
-//     the probe Conn forwards every later read to the session and is
+//     the probe clientConn forwards every later read to the session and is
 //     forgotten. The session keeps its id, user, subscriptions and timers.
 //
 // Later polling requests for the sid get 400 "Bad request"; another
@@ -83,7 +83,7 @@ func (e *Engine) handleProbe(c *clientConn, opCode wire.OpCode, message []byte) 
 // completeUpgrade moves session onto the probe's socket.
 //
 // Lock order: the session's mu, then the probe's. This is the only place
-// that holds two Conn locks, and the probe's lock is never held while
+// that holds two clientConn locks, and the probe's lock is never held while
 // taking a session's.
 func (e *Engine) completeUpgrade(probe, session *clientConn) bool {
 	s := session.polling
@@ -122,7 +122,7 @@ func (e *Engine) completeUpgrade(probe, session *clientConn) bool {
 	if waiter != nil {
 		waiter <- []byte{byte(wire.PacketNoop)}
 	}
-	// The probe's Conn is done; its socket now belongs to the session.
+	// The probe's clientConn is done; its socket now belongs to the session.
 	e.retire(probe)
 	session.flush()
 	return true
