@@ -117,7 +117,7 @@ func (e *Engine) serveTLSConn(conn net.Conn) {
 	c.closeWith(reasonClientClosed)
 }
 
-// streamReader implements frameReader over a blocking net.clientConn. Peek waits
+// streamReader implements frameReader over a blocking net.Conn. Peek waits
 // at most timeout for bytes it needs (a partial head or frame); wait, the
 // idle wait for the next message, has no deadline: heartbeats and the
 // handshake timeout close idle connections through the timer wheel.
@@ -199,9 +199,9 @@ func (r *streamReader) Release() error {
 	return nil
 }
 
-// streamSink writes to a blocking net.clientConn. It never writes from the
+// streamSink writes to a blocking net.Conn. It never writes from the
 // caller's goroutine (a fanout worker must not block on one socket): every
-// write goes to the clientConn's writer goroutine through writeWait.
+// write goes to the connection's writer goroutine through writeWait.
 type streamSink struct {
 	conn      net.Conn
 	timeout   time.Duration
