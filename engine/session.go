@@ -96,7 +96,7 @@ func (m *MemorySessions) sweepLocked(now time.Time, ttl time.Duration) {
 			delete(m.sessions, pid)
 		}
 	}
-	if m.peak > memorySessionsRebuildAbove && len(m.sessions) < m.peak/4 {
+	if m.peak > memorySessionsRebuildAbove && len(m.sessions) < m.peak/2 {
 		// Copied one by one: maps.Clone would keep the large table.
 		rebuilt := make(map[string]memorySession, len(m.sessions))
 		for pid, stored := range m.sessions {

@@ -64,6 +64,8 @@ type server struct {
 	// bound to the source after the engine is built, before it serves.
 	late     *lateSource
 	sessions *lateSessions
+	// memory returns the heap a burst left idle (memory.go).
+	memory *memoryReturner
 }
 
 // newServer builds the engine and the router that feeds it, and registers
@@ -79,7 +81,9 @@ func newServer(config Config, logger *slog.Logger) (*server, error) {
 		registry: newRegistry(),
 		late:     &lateSource{},
 		sessions: &lateSessions{},
+		memory:   newMemoryReturner(),
 	}
+	s.registry.MustRegister(s.memory.collector())
 	s.metricsHandler = promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
 	s.settings = engineConfig(config)
 	s.settings.Auth = authenticator
@@ -284,6 +288,9 @@ func (s *server) listen() (listeners, error) {
 func (s *server) serveUntilDone(ctx context.Context, listener net.Listener, source *messageSource) error {
 	served := make(chan error, 1)
 	go func() { served <- s.engine.Serve(listener) }()
+	memoryContext, stopMemory := context.WithCancel(context.Background())
+	defer stopMemory()
+	go s.memory.run(memoryContext, s.logger)
 	s.logger.Info("gateway listening", slog.String("address", listener.Addr().String()), slog.String("path", s.config.SocketIOPath))
 
 	var err error

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"runtime"
+	"runtime/metrics"
+	"testing"
+)
+
+func TestShouldReturn(t *testing.T) {
+	for _, test := range []struct {
+		free, live uint64
+		want       bool
+	}{
+		{free: 200 << 20, live: 50 << 20, want: true},   // a burst's leftovers
+		{free: 40 << 20, live: 50 << 20, want: false},   // the steady state's garbage
+		{free: 60 << 20, live: 10 << 20, want: false},   // small: not worth a collection
+		{free: 100 << 20, live: 120 << 20, want: false}, // a large live heap's garbage
+	} {
+		if got := shouldReturn(test.free, test.live); got != test.want {
+			t.Errorf("shouldReturn(free %d MiB, live %d MiB) = %v; want %v", test.free>>20, test.live>>20, got, test.want)
+		}
+	}
+}
+
+// TestMemoryReturnerGivesBackABurst frees a burst of heap and checks that
+// the returner hands the free heap back to the system, by the runtime's
+// own account of free and released memory.
+func TestMemoryReturnerGivesBackABurst(t *testing.T) {
+	burst := make([][]byte, 0, 256)
+	for range 256 {
+		burst = append(burst, make([]byte, 1<<20))
+	}
+	runtime.KeepAlive(burst)
+	burst = nil
+	runtime.GC() // the burst is now free heap, not yet returned
+	returner := newMemoryReturner()
+	free := func() uint64 {
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/free:bytes"}}
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	if before := free(); before <= minimumFreeToReturn {
+		t.Skipf("the runtime already returned the burst (%d MiB free)", before>>20)
+	}
+	if !returner.check() {
+		t.Fatalf("256 MiB freed, %d MiB free heap: nothing returned", free()>>20)
+	}
+	if after := free(); after > minimumFreeToReturn {
+		t.Errorf("%d MiB free heap after the return; want it given back", after>>20)
+	}
+	if returner.returns.Load() != 1 {
+		t.Errorf("returns = %d; want 1", returner.returns.Load())
+	}
+	if returner.check() {
+		t.Error("a second check returned again with nothing left to return")
+	}
+}
