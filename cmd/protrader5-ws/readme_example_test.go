@@ -173,7 +173,11 @@ func TestReadmeNodeExampleKeepsReceivingAfterReconnect(t *testing.T) {
 			if _, err := io.WriteString(stdin, "reconnect\n"); err != nil {
 				t.Fatal(err)
 			}
-			run.waitUntil(t, "tick after the reconnect", func(r *exampleRun) bool { return len(r.ticks) == 2 && r.ticks[1] > 0 })
+			// A live tick may overtake the subscribe ack (docs/protocol.md), so
+			// both are waited for.
+			run.waitUntil(t, "tick and subscribe ack after the reconnect", func(r *exampleRun) bool {
+				return len(r.ticks) == 2 && r.ticks[1] > 0 && r.subscribed >= tc.subscribed
+			})
 			run.mu.Lock()
 			defer run.mu.Unlock()
 			if run.connects[0] || run.connects[1] != tc.recovered || run.subscribed != tc.subscribed {
