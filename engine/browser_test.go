@@ -108,20 +108,12 @@ func TestBrowserClient(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	server := &http.Server{Handler: mux}
-	go server.Serve(listener)
-	defer server.Close()
+	pageURL := servePage(t, mux)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	profile := t.TempDir()
-	command := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+profile, "--dump-dom", "http://"+listener.Addr().String()+"/")
+	command := exec.CommandContext(ctx, chromium, append(headlessChromiumFlags, "--user-data-dir="+profile, "--dump-dom", pageURL)...)
 	var dom strings.Builder
 	command.Stdout = &dom
 	var stderr strings.Builder
@@ -144,4 +136,23 @@ func TestBrowserClient(t *testing.T) {
 	if !strings.Contains(dom.String(), "RESULT opened=polling transport=websocket") {
 		t.Fatalf("DOM does not show the result:\n%s", dom.String())
 	}
+}
+
+// headlessChromiumFlags run Debian's chromium headless, quietly, without
+// anything that reaches beyond the loopback pages of a test.
+var headlessChromiumFlags = []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+	"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"}
+
+// servePage serves mux on a loopback port until the test ends and returns
+// its root URL.
+func servePage(t *testing.T, mux http.Handler) string {
+	t.Helper()
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := &http.Server{Handler: mux}
+	go server.Serve(listener)
+	t.Cleanup(func() { server.Close() })
+	return "http://" + listener.Addr().String() + "/"
 }

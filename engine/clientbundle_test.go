@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -158,21 +157,13 @@ func TestClientBundleInChromium(t *testing.T) {
 		default:
 		}
 	})
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	server := &http.Server{Handler: mux}
-	go server.Serve(listener)
-	defer server.Close()
+	pageURL := servePage(t, mux)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	// --remote-debugging-port keeps headless chromium running until it is
 	// ended here, so the page has all the time it needs.
-	command := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+t.TempDir(), "--remote-debugging-port=0", "http://"+listener.Addr().String()+"/")
+	command := exec.CommandContext(ctx, chromium, append(headlessChromiumFlags, "--user-data-dir="+t.TempDir(), "--remote-debugging-port=0", pageURL)...)
 	var stderr strings.Builder
 	command.Stderr = &stderr
 	if err := command.Start(); err != nil {
