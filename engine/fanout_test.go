@@ -90,9 +90,10 @@ func TestStalledReaderGetsNewestThenEveryTick(t *testing.T) {
 	for i := 501; i <= 600; i++ {
 		e.PublishTick("AAA", tick("AAA", i))
 		e.PublishTick("BBB", tick("BBB", i))
+		// Both symbols: each has its own ring, and BBB's tick may follow AAA's.
 		waitFor(t, "live tick", func() bool {
-			a := tickSeqs(sink.snapshot(), "AAA")
-			return a[len(a)-1] == i
+			a, b := tickSeqs(sink.snapshot(), "AAA"), tickSeqs(sink.snapshot(), "BBB")
+			return a[len(a)-1] == i && b[len(b)-1] == i
 		})
 	}
 	for _, symbol := range []string{"AAA", "BBB"} {
