@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -13,13 +12,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/protrader5/ws-gateway/ingest/redistest"
+
+	"github.com/protrader5/ws-gateway/engine/enginetest"
 )
 
 // The compose topology without containers: redis-server, three gateway
@@ -33,33 +33,16 @@ const topologySecret = "deploy-topology-secret"
 type process struct {
 	name    string
 	command *exec.Cmd
-	output  *lockedBuffer
+	output  *enginetest.LockedBuffer
 	exited  chan struct{}
 	err     error // set before exited is closed
-}
-
-type lockedBuffer struct {
-	mu     sync.Mutex
-	buffer bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buffer.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buffer.String()
 }
 
 // startProcess starts a child that the test's cleanup stops (SIGTERM, then
 // SIGKILL) and reaps, logging its output when the test failed.
 func startProcess(t *testing.T, name, directory string, environment []string, path string, arguments ...string) *process {
 	t.Helper()
-	p := &process{name: name, command: exec.Command(path, arguments...), output: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &process{name: name, command: exec.Command(path, arguments...), output: &enginetest.LockedBuffer{}, exited: make(chan struct{})}
 	p.command.Dir = directory
 	p.command.Env = environment
 	p.command.Stdout, p.command.Stderr = p.output, p.output

@@ -1,39 +1,20 @@
 package engine
 
 import (
-	"bytes"
 	"log/slog"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/protrader5/ws-gateway/engine/enginetest"
 )
-
-// lockedBuffer is a bytes.Buffer the engine's goroutines may log into
-// while the test reads it.
-type lockedBuffer struct {
-	mu     sync.Mutex
-	buffer bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buffer.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buffer.String()
-}
 
 // TestConnectionLogsCarryTheClient: at debug every connect and disconnect
 // is logged with the user, transport and client address, and an
 // authentication failure carries the address too.
 func TestConnectionLogsCarryTheClient(t *testing.T) {
-	var logs lockedBuffer
+	var logs enginetest.LockedBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := startEngine(t, Config{Logger: logger})
 
@@ -64,7 +45,7 @@ func TestConnectionLogsCarryTheClient(t *testing.T) {
 // TestClientCloseIsNotLoggedAboveDebug: at info a client leaving is no news;
 // the server's own closes still are.
 func TestClientCloseIsNotLoggedAboveDebug(t *testing.T) {
-	var logs lockedBuffer
+	var logs enginetest.LockedBuffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	e := startEngine(t, Config{Logger: logger})
 	client := dialClient(t, e, nil)
