@@ -46,14 +46,16 @@ func newMemoryReturner() *memoryReturner {
 	}}
 }
 
-// shouldReturn reports whether the free heap is more than twice the live
-// heap and more than minimumFreeToReturn. In a steady state the free heap
-// after a collection is about the garbage it found, which GOGC=100 keeps
-// near the live heap, and the runtime's own scavenger trims it; twice that
-// leaves room for the steady state's swings, and past it the free heap is
-// what a burst left behind.
+// shouldReturn reports whether the free heap is more than the live heap
+// and more than minimumFreeToReturn. In a steady state the free heap after
+// a collection is about the garbage it found, which GOGC=100 keeps near the
+// live heap, and the runtime's own scavenger trims it; past that, the free
+// heap is what a burst left behind. Twice the live heap was tried and
+// measured too late: the live heap of the first collections after a burst
+// still holds the burst's last state, and RSS stayed 32 % above its
+// baseline (bench/RESULTS.md, soak run 7).
 func shouldReturn(free, live uint64) bool {
-	return free > minimumFreeToReturn && free > 2*live
+	return free > minimumFreeToReturn && free > live
 }
 
 // check returns idle memory when shouldReturn says so, and reports whether
@@ -89,6 +91,6 @@ func (m *memoryReturner) run(ctx context.Context, logger *slog.Logger) {
 func (m *memoryReturner) collector() prometheus.Collector {
 	return prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "protrader5_memory_returns_total",
-		Help: "Times the gateway returned idle heap memory to the system after a burst (free heap above twice the live heap and 64 MiB).",
+		Help: "Times the gateway returned idle heap memory to the system after a burst (free heap above the live heap and 64 MiB).",
 	}, func() float64 { return float64(m.returns.Load()) })
 }
