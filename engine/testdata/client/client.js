@@ -3,9 +3,12 @@
 //
 //   node client.js <url> <token> <default|polling>
 //
-// It subscribes to BTCUSD and finishes on the first market:data tick that
-// arrives over the final transport: WebSocket after the upgrade with the
-// default options (polling first), polling with transports: ["polling"].
+// It subscribes to BTCUSD and finishes once it holds both the subscribe
+// ack and a market:data tick that arrived over the final transport:
+// WebSocket after the upgrade with the default options (polling first),
+// polling with transports: ["polling"]. The latest tick is sent before the
+// ack, and over polling the two can come in separate responses, so it
+// waits for whichever is last.
 import { io } from "socket.io-client";
 
 const [url, token, mode] = process.argv.slice(2);
@@ -29,6 +32,7 @@ socket.io.on("open", () => {
 socket.on("connect", () => {
   socket.emit("subscribe:market", { symbols: ["BTCUSD"] }, (ack) => {
     result.ack = ack;
+    finishWhenDone();
   });
 });
 socket.io.engine.on("upgrade", (transport) => {
@@ -38,6 +42,14 @@ socket.on("connect_error", (err) => finish({ failure: "connect_error: " + err.me
 socket.on("market:data", (tick) => {
   result.ticks++;
   if (socket.io.engine.transport.name === want) {
-    finish({ transport: want, tick });
+    result.transport = want;
+    result.tick = tick;
+    finishWhenDone();
   }
 });
+
+function finishWhenDone() {
+  if (result.ack !== undefined && result.tick !== undefined) {
+    finish({});
+  }
+}
