@@ -418,6 +418,9 @@
       engine.on("upgrade", (transport) => {
         showTransport();
         setText("connection-upgraded", "to " + transport.name + " at " + formatTime());
+        // Measured again on the new transport: one taken during the
+        // upgrade waits for it.
+        measureRoundTrip();
       });
     });
     socket.io.on("reconnect_attempt", (attempt) => setText("connection-status", "reconnecting (attempt " + attempt + ")"));
@@ -434,7 +437,9 @@
         socket.emit("subscribe:positions");
         socket.emit("subscribe:notifications");
       }
-      measureRoundTrip();
+      // While polling, the upgrade to WebSocket follows at once and holds
+      // packets back; the upgrade handler measures then.
+      if (socket.io.engine.transport.name !== "polling") measureRoundTrip();
       clearInterval(roundTripTimer);
       roundTripTimer = setInterval(measureRoundTrip, ROUND_TRIP_INTERVAL_MS);
     });
