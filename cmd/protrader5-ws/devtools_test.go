@@ -50,7 +50,7 @@ type devtoolsMessage struct {
 // (to the browser) and 4 (from it). No port, no WebSocket, nothing another
 // process on the machine could reach.
 type browser struct {
-	command *exec.Cmd
+	command   *exec.Cmd
 	toBrowser *os.File
 	stderr    *lockedWriter
 
