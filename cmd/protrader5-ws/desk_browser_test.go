@@ -148,6 +148,16 @@ func openDesk(ctx context.Context, t *testing.T, b *browser, base string) *tab {
 	if err := page.call(ctx, "Page.navigate", map[string]any{"url": base + "/"}, nil); err != nil {
 		t.Fatal(err)
 	}
+	pollPage(ctx, t, "the page loads", 45*time.Second, func() error {
+		var loaded bool
+		if err := page.evaluate(ctx, fmt.Sprintf(`location.href === %q && document.readyState === "complete"`, base+"/"), &loaded); err != nil {
+			return err
+		}
+		if !loaded {
+			return errNotYet
+		}
+		return nil
+	})
 	return page
 }
 
