@@ -367,6 +367,26 @@ func TestDeskPageInChromium(t *testing.T) {
 	}
 	saveScreenshot(ctx, t, page, "desk.png")
 
+	// A throttle is sent only once picked, and the answer shown: the
+	// interval the server echoes, or that it sends every tick regardless.
+	if err := page.evaluate(ctx, `const select = document.getElementById("throttle-select");
+		select.value = "250"; select.dispatchEvent(new Event("change"))`, nil); err != nil {
+		t.Fatal(err)
+	}
+	pollPage(ctx, t, "the throttle is answered", wait, func() error {
+		var status string
+		if err := page.evaluate(ctx, `document.getElementById("market-status").textContent`, &status); err != nil {
+			return err
+		}
+		switch status {
+		case "Subscribed; at most one update per symbol every 250 ms.", "Subscribed; this server does not throttle, so every tick comes.":
+			return nil
+		case "Removed ETHUSD.", "Subscribed to 5 symbols.":
+			return fmt.Errorf("%w: status %q", errNotYet, status)
+		}
+		return fmt.Errorf("the throttle got %q", status)
+	})
+
 	// The checks above can fail: an inline script, which the policy forbids,
 	// is caught by them.
 	if err := page.evaluate(ctx, `const inline = document.createElement("script");
