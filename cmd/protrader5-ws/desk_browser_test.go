@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/protrader5/ws-gateway/cmd/protrader5-ws/desk"
 	"github.com/protrader5/ws-gateway/ingest"
 )
 
@@ -436,5 +435,3 @@ func saveScreenshot(ctx context.Context, t *testing.T, page *tab, name string) {
 	}
 	t.Logf("screenshot: %s (%d bytes)", path, len(data))
 }
-
-var _ = desk.TokenPath
