@@ -201,6 +201,32 @@ func framesOf(b *browser, symbol string) int {
 	return count
 }
 
+// subscribesSent counts the subscribe:market events the page sent, over
+// WebSocket or in polling POSTs.
+func subscribesSent(b *browser) int {
+	const marker = `"subscribe:market"`
+	count := 0
+	for _, event := range b.eventsOf("Network.webSocketFrameSent") {
+		var frame struct {
+			Response struct {
+				PayloadData string `json:"payloadData"`
+			} `json:"response"`
+		}
+		_ = json.Unmarshal(event.Params, &frame)
+		count += strings.Count(frame.Response.PayloadData, marker)
+	}
+	for _, event := range b.eventsOf("Network.requestWillBeSent") {
+		var sent struct {
+			Request struct {
+				PostData string `json:"postData"`
+			} `json:"request"`
+		}
+		_ = json.Unmarshal(event.Params, &sent)
+		count += strings.Count(sent.Request.PostData, marker)
+	}
+	return count
+}
+
 // TestDeskPageInChromium loads the desk page from a development gateway in
 // headless chromium, under its Content-Security-Policy, and follows it:
 // ticks fill and move the ticker, the demo user's orders, positions with
@@ -385,6 +411,33 @@ func TestDeskPageInChromium(t *testing.T) {
 		}
 		return fmt.Errorf("the throttle got %q", status)
 	})
+
+	// A dropped connection recovers: the page shows it, does not subscribe
+	// again (the server restored the subscriptions), and ticks keep coming.
+	subscribesBefore := subscribesSent(b)
+	if subscribesBefore == 0 {
+		t.Fatal("no subscribe:market seen leaving the page")
+	}
+	if err := page.evaluate(ctx, `document.getElementById("drop-button").click()`, nil); err != nil {
+		t.Fatal(err)
+	}
+	pollPage(ctx, t, "the dropped connection recovers", wait, func() error {
+		var state struct{ Status, Recovered, Transport string }
+		err := page.evaluate(ctx, `({Status: document.getElementById("connection-status").textContent,
+			Recovered: document.getElementById("connection-recovered").textContent,
+			Transport: document.getElementById("connection-transport").textContent})`, &state)
+		if err != nil {
+			return err
+		}
+		if state.Status != "connected" || !strings.HasPrefix(state.Recovered, "yes") || state.Transport != "websocket" {
+			return fmt.Errorf("%w: %+v", errNotYet, state)
+		}
+		return nil
+	})
+	pollPage(ctx, t, "ticks keep coming after the recovery", wait, othersAfter(5))
+	if got := subscribesSent(b); got != subscribesBefore {
+		t.Errorf("the page sent subscribe:market %d times before the drop and %d after the recovery; want no more", subscribesBefore, got)
+	}
 
 	// The checks above can fail: an inline script, which the policy forbids,
 	// is caught by them.

@@ -426,6 +426,7 @@
     socket.io.on("reconnect_attempt", (attempt) => setText("connection-status", "reconnecting (attempt " + attempt + ")"));
 
     socket.on("connect", () => {
+      byId("drop-button").disabled = false;
       setText("connection-status", "connected");
       setText("connection-recovered", socket.recovered ? "yes: missed messages replayed" : "no");
       showTransport();
@@ -445,6 +446,7 @@
     });
 
     socket.on("disconnect", (reason) => {
+      byId("drop-button").disabled = true;
       clearInterval(roundTripTimer);
       setText("connection-status", "disconnected: " + reason);
       setText("connection-transport", "–");
@@ -546,6 +548,11 @@
       }
       input.value = "";
       addSymbol(symbol);
+    });
+    byId("drop-button").addEventListener("click", () => {
+      // The transport closes under the socket, as when a network drops:
+      // the client reconnects by itself and asks to recover its session.
+      if (socket && socket.connected) socket.io.engine.close();
     });
     byId("throttle-select").addEventListener("change", (event) => {
       throttleMs = Number(event.target.value) || 0;
