@@ -414,11 +414,13 @@ func TestDeskPageInChromium(t *testing.T) {
 
 	// A dropped connection recovers: the page shows it, does not subscribe
 	// again (the server restored the subscriptions), and ticks keep coming.
+	// SOLUSD, removed while disconnected, is unsubscribed once recovered.
 	subscribesBefore := subscribesSent(b)
 	if subscribesBefore == 0 {
 		t.Fatal("no subscribe:market seen leaving the page")
 	}
-	if err := page.evaluate(ctx, `document.getElementById("drop-button").click()`, nil); err != nil {
+	if err := page.evaluate(ctx, `document.getElementById("drop-button").click();
+		document.querySelector('#ticker-rows tr[data-symbol="SOLUSD"] button.remove').click()`, nil); err != nil {
 		t.Fatal(err)
 	}
 	pollPage(ctx, t, "the dropped connection recovers", wait, func() error {
@@ -434,7 +436,12 @@ func TestDeskPageInChromium(t *testing.T) {
 		}
 		return nil
 	})
-	pollPage(ctx, t, "ticks keep coming after the recovery", wait, othersAfter(5))
+	pollPage(ctx, t, "ticks keep coming after the recovery", wait, othersAfter(10))
+	removedFrames = framesOf(b, "SOLUSD")
+	pollPage(ctx, t, "more ticks after the recovery", wait, othersAfter(20))
+	if got := framesOf(b, "SOLUSD"); got != removedFrames {
+		t.Errorf("SOLUSD, removed while disconnected, still comes after the recovery: %d frames then %d", removedFrames, got)
+	}
 	if got := subscribesSent(b); got != subscribesBefore {
 		t.Errorf("the page sent subscribe:market %d times before the drop and %d after the recovery; want no more", subscribesBefore, got)
 	}

@@ -28,6 +28,10 @@
   // as 0 to go back to every tick, so that the page works with a server
   // that knows no throttle at all.
   let throttleAccepted = false;
+  // What the user changed while disconnected: a recovered session has the
+  // server's old subscriptions, which these bring up to date.
+  let marketChangedOffline = false;
+  const removedOffline = new Set();
   // The token lives in this variable only: never in storage, never in the
   // URL.
   let token = "";
@@ -241,7 +245,11 @@
   // subscribeMarket subscribes list and reports the ack; every symbol the
   // ack lists gets a row.
   function subscribeMarket(list, done) {
-    if (!socket || !socket.connected || list.length === 0) return;
+    if (!socket || !socket.connected) {
+      marketChangedOffline = true;
+      return;
+    }
+    if (list.length === 0) return;
     const payload = subscribePayload(list);
     socket.timeout(ACK_TIMEOUT_MS).emit("subscribe:market", payload, (error, ack) => {
       if (error) {
@@ -273,6 +281,7 @@
       return;
     }
     addSymbolRow(symbol);
+    removedOffline.delete(symbol);
     subscribeMarket([symbol], (ok) => {
       if (!ok) dropRow(symbol);
     });
@@ -287,7 +296,10 @@
 
   function removeSymbol(symbol) {
     dropRow(symbol);
-    if (!socket || !socket.connected) return;
+    if (!socket || !socket.connected) {
+      removedOffline.add(symbol);
+      return;
+    }
     socket.timeout(ACK_TIMEOUT_MS).emit("unsubscribe:market", { symbols: [symbol] }, (error, ack) => {
       if (error) {
         setMarketStatus("unsubscribe:market got no answer in " + ACK_TIMEOUT_MS / 1000 + " s", true);
@@ -432,11 +444,18 @@
       showTransport();
       // With a recovered session the server restored the subscriptions and
       // replays what was missed: subscribing again would only repeat it.
+      const changedOffline = marketChangedOffline;
+      const removed = [...removedOffline];
+      marketChangedOffline = false;
+      removedOffline.clear();
       if (!socket.recovered) {
         subscribeMarket([...symbols.keys()]);
         socket.emit("subscribe:orders");
         socket.emit("subscribe:positions");
         socket.emit("subscribe:notifications");
+      } else {
+        if (removed.length) socket.emit("unsubscribe:market", { symbols: removed });
+        if (changedOffline) subscribeMarket([...symbols.keys()]);
       }
       // While polling, the upgrade to WebSocket follows at once and holds
       // packets back; the upgrade handler measures then.
