@@ -148,6 +148,10 @@ type Config struct {
 	Ready func() (ok bool, reason string)
 	// Metrics, when set, is served at /metrics.
 	Metrics http.Handler
+	// Pages, when set, serves every request no other endpoint takes: "/"
+	// and any path not listed in docs/protocol.md, so it answers 404 itself
+	// for what it does not know. Nil means 404 for all of them.
+	Pages http.Handler
 	// Logger receives the engine's logs. Nil means slog.Default().
 	Logger *slog.Logger
 }

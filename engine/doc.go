@@ -8,7 +8,7 @@
 // (handshake.go). An Engine.IO WebSocket handshake is upgraded in place with
 // gobwas/ws and stays on the event loop: no goroutine exists for it while it
 // is idle. Every other request (health, readiness, metrics, long-polling,
-// Engine.IO errors) is detached from netpoll and served by net/http
+// Engine.IO errors, Config.Pages) is detached from netpoll and served by net/http
 // (http.go, polling.go); a polling session can later upgrade to WebSocket
 // (upgrade.go). With TLS the standard library accepts instead (tls.go).
 //

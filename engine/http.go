@@ -38,6 +38,10 @@ func newHTTPFront(e *Engine) *httpFront {
 	if e.config.Metrics != nil {
 		mux.Handle("/metrics", e.config.Metrics)
 	}
+	if e.config.Pages != nil {
+		// The least specific pattern: it gets only what nothing above takes.
+		mux.Handle("/", e.config.Pages)
+	}
 	front.server = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: e.config.HandshakeTimeout,

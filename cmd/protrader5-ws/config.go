@@ -246,6 +246,11 @@ type Config struct {
 	// (DEMO_FEED). Default true in development, false otherwise. It has no
 	// effect with RedisURL set.
 	DemoFeed bool
+	// DemoPage serves the desk page at / (DEMO_PAGE): live ticks, orders,
+	// positions and notifications in a browser. Default true in development,
+	// false otherwise. In development the page also gets a token for the
+	// first DemoUser from /dev/token; elsewhere it asks for one.
+	DemoPage bool
 	// DemoUser is the user id (or a comma list of them) the demo feed
 	// publishes orders, positions and notifications for (DEMO_USER).
 	// Default ingest.DefaultDemoUserID ("demo").
@@ -283,6 +288,7 @@ func defaultConfig(environment string) Config {
 		PreAuthBytes:        engine.DefaultPreAuthBytes,
 		PnLInterval:         ingest.DefaultPNLInterval,
 		DemoFeed:            environment == EnvironmentDevelopment,
+		DemoPage:            environment == EnvironmentDevelopment,
 		DemoUser:            ingest.DefaultDemoUserID,
 		DrainTimeout:        engine.DefaultDrainTimeout,
 		UserStreams:         defaultUserStreams,

@@ -183,6 +183,7 @@ func (p *configParser) parse() Config {
 	p.wholeNumber("SHARDS", &config.Shards, 0, "shards")
 	p.milliseconds("PNL_INTERVAL_MS", &config.PnLInterval, false)
 	p.boolean("DEMO_FEED", &config.DemoFeed)
+	p.boolean("DEMO_PAGE", &config.DemoPage)
 	if value, ok := p.value("DEMO_USER"); ok {
 		config.DemoUser = value
 	}

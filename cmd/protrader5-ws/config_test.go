@@ -83,6 +83,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		{"Shards", config.Shards, 0},
 		{"PnLInterval", config.PnLInterval, 250 * time.Millisecond},
 		{"DemoFeed", config.DemoFeed, true},
+		{"DemoPage", config.DemoPage, true},
 		{"DemoUser", config.DemoUser, "demo"},
 		{"DrainTimeout", config.DrainTimeout, 10 * time.Second},
 		{"UserStreams", config.UserStreams, ingest.PubSub},
@@ -134,6 +135,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"SHARDS":                 "4",
 		"PNL_INTERVAL_MS":        "0",
 		"DEMO_FEED":              "1",
+		"DEMO_PAGE":              "false",
 		"DEMO_USER":              "alice",
 		"DRAIN_TIMEOUT":          "0",
 		"USER_STREAMS":           "Streams",
@@ -184,6 +186,7 @@ func TestLoadConfigValues(t *testing.T) {
 		{"Shards", config.Shards, 4},
 		{"PnLInterval", config.PnLInterval, time.Duration(0)},
 		{"DemoFeed", config.DemoFeed, true},
+		{"DemoPage", config.DemoPage, false},
 		{"DemoUser", config.DemoUser, "alice"},
 		{"DrainTimeout", config.DrainTimeout, time.Duration(0)},
 		{"UserStreams", config.UserStreams, ingest.Streams},
@@ -208,6 +211,9 @@ func TestLoadConfigDemoFeedDefaultFollowsEnvironment(t *testing.T) {
 		config := mustLoad(t, map[string]string{"NODE_ENV": environment, "JWT_SECRET": "s", "ALLOW_EMBEDDED_BUS": "true"})
 		if config.DemoFeed != want {
 			t.Errorf("NODE_ENV=%s: DemoFeed = %v; want %v", environment, config.DemoFeed, want)
+		}
+		if config.DemoPage != want {
+			t.Errorf("NODE_ENV=%s: DemoPage = %v; want %v", environment, config.DemoPage, want)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/protrader5/ws-gateway/cmd/protrader5-ws/desk"
 	"github.com/protrader5/ws-gateway/engine"
 	"github.com/protrader5/ws-gateway/engine/auth"
 	"github.com/protrader5/ws-gateway/ingest"
@@ -66,6 +67,9 @@ type server struct {
 	sessions *lateSessions
 	// memory returns the heap a burst left idle (memory.go).
 	memory *memoryReturner
+	// demo holds the demo feed's intervals: zero, the defaults, but in
+	// tests that want a faster feed. Its users come from the config.
+	demo ingest.DemoOptions
 }
 
 // newServer builds the engine and the router that feeds it, and registers
@@ -97,6 +101,9 @@ func newServer(config Config, logger *slog.Logger) (*server, error) {
 	if s.settings.StreamOffsets {
 		s.settings.Sessions = s.sessions
 	}
+	if config.DemoPage {
+		s.settings.Pages = deskHandler(config, logger)
+	}
 	if s.engine, err = engine.New(s.settings); err != nil {
 		return nil, err
 	}
@@ -104,6 +111,22 @@ func newServer(config Config, logger *slog.Logger) (*server, error) {
 	s.router = ingest.NewRouter(s.engine, ingest.RouterOptions{PNLInterval: config.PnLInterval, Logger: logger})
 	s.registry.MustRegister(newIngestCollector(s.router))
 	return s, nil
+}
+
+// deskHandler serves the desk page (DEMO_PAGE). Only in development, and
+// only with a secret this process can sign with, does it hand out tokens
+// for the first demo user at desk.TokenPath: anyone who reaches the port
+// gets one, which is the point of a development demo and never acceptable
+// anywhere else.
+func deskHandler(config Config, logger *slog.Logger) http.Handler {
+	options := desk.Options{SocketIOPath: config.SocketIOPath, Logger: logger}
+	if config.IsDevelopment() && len(config.JWTSecret) > 0 {
+		user := strings.Split(config.DemoUser, ",")[0]
+		options.Token = func() (string, error) {
+			return mintToken(config.JWTSecret, user, DefaultTokenTTL, config.JWTIssuer, config.JWTAudience, time.Now())
+		}
+	}
+	return desk.Handler(options)
 }
 
 func newAuthenticator(config Config) (*auth.Authenticator, error) {
@@ -223,7 +246,9 @@ func (s *server) startEmbeddedBus(sourceContext context.Context, running *messag
 	}
 	if s.config.DemoFeed {
 		users := strings.Split(s.config.DemoUser, ",")
-		demo := ingest.NewDemoFeed(bus, ingest.DemoOptions{UserID: users[0], UserIDs: users[1:]})
+		options := s.demo
+		options.UserID, options.UserIDs = users[0], users[1:]
+		demo := ingest.NewDemoFeed(bus, options)
 		running.workers.Go(func() { _ = demo.Run(sourceContext) })
 		s.logger.Info("demo feed on", slog.String("user_id", s.config.DemoUser))
 	}
@@ -292,6 +317,9 @@ func (s *server) serveUntilDone(ctx context.Context, listener net.Listener, sour
 	defer stopMemory()
 	go s.memory.run(memoryContext, s.logger)
 	s.logger.Info("gateway listening", slog.String("address", listener.Addr().String()), slog.String("path", s.config.SocketIOPath))
+	if s.config.DemoPage {
+		s.logger.Info("desk page on", slog.String("path", "/"), slog.Bool("development_token", s.config.IsDevelopment() && len(s.config.JWTSecret) > 0))
+	}
 
 	var err error
 	select {
