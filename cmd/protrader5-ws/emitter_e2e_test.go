@@ -49,6 +49,7 @@ type emitterSocket struct {
 	Token   string   `json:"token"`
 	Orders  bool     `json:"orders"`
 	Symbols []string `json:"symbols"`
+	Recover bool     `json:"recover"`
 }
 
 // emitterResult is what emitter.js prints.
@@ -56,6 +57,7 @@ type emitterResult struct {
 	Received    map[string][]json.RawMessage `json:"received"`
 	Volatile    map[string]int               `json:"volatile"`
 	Disconnects map[string]string            `json:"disconnects"`
+	Recovered   any                          `json:"recovered"`
 	Failure     string                       `json:"failure"`
 }
 
@@ -104,6 +106,7 @@ func TestEmitterReachesSocketsOnTwoGateways(t *testing.T) {
 		{Name: "C", Gateway: 0, Token: interopToken(t, "u2", time.Hour), Symbols: []string{"BTCUSD"}},
 		{Name: "D", Gateway: 1, Token: interopToken(t, "u2", time.Hour), Orders: true, Symbols: []string{}},
 		{Name: "E", Gateway: 1, Token: interopToken(t, "u3", time.Hour), Symbols: []string{"BTCUSD"}},
+		{Name: "R", Gateway: 0, Token: interopToken(t, "u4", time.Hour), Orders: true, Symbols: []string{}, Recover: true},
 	}
 	const (
 		orderO1      = `["order:update",{"orderId":"o1","status":"NEW","userId":"u1"}]`
@@ -115,6 +118,7 @@ func TestEmitterReachesSocketsOnTwoGateways(t *testing.T) {
 		maintenance  = `["system:maintenance",{"minutes":5}]`
 		multi        = `["multi","x",2]`
 		orderO3      = `["order:update",{"orderId":"o3","status":"NEW","userId":"u2"}]`
+		orderO4      = `["order:update",{"orderId":"o4","status":"NEW","userId":"u4"}]`
 	)
 	want := map[string][]string{
 		// u1, orders and BTCUSD: its user's events, its stream's, the tick.
@@ -127,8 +131,11 @@ func TestEmitterReachesSocketsOnTwoGateways(t *testing.T) {
 		"D": {announcement, maintenance, multi, orderO3},
 		// u3 on BTCUSD: not system:maintenance (except user:u3).
 		"E": {tick, news, announcement, multi},
+		// u4 with orders: the broadcasts, then o4 while its connection was
+		// cut, replayed when it recovers (not counted in expected below).
+		"R": {announcement, maintenance, orderO4},
 	}
-	expected := 0
+	expected := -1
 	for _, events := range want {
 		expected += len(events)
 	}
@@ -143,7 +150,9 @@ func TestEmitterReachesSocketsOnTwoGateways(t *testing.T) {
 	command.Dir = emitterDirectory(t)
 	var stderr strings.Builder
 	command.Stderr = &stderr
+	started := time.Now()
 	output, err := command.Output()
+	t.Logf("emitter.js ran for %v", time.Since(started).Round(time.Millisecond))
 	if err != nil {
 		t.Fatalf("node emitter.js: %v\nstderr: %s", err, stderr.String())
 	}
@@ -172,8 +181,11 @@ func TestEmitterReachesSocketsOnTwoGateways(t *testing.T) {
 			t.Errorf("socket %s got volatile:ping %d times; want %d", name, count, wantCount)
 		}
 	}
-	if len(result.Disconnects) != 1 || result.Disconnects["E"] != "io server disconnect" {
-		t.Errorf("disconnects = %v; want only E, with \"io server disconnect\"", result.Disconnects)
+	if result.Disconnects["E"] != "io server disconnect" || result.Disconnects["R"] != "forced close" || len(result.Disconnects) != 2 {
+		t.Errorf("disconnects = %v; want E with \"io server disconnect\" and R's cut connection", result.Disconnects)
+	}
+	if result.Recovered != true {
+		t.Errorf("R's reconnection recovered = %v; want true (the order emitted meanwhile replayed)", result.Recovered)
 	}
 
 	// Each gateway got every message once, and counted it.
@@ -181,8 +193,8 @@ func TestEmitterReachesSocketsOnTwoGateways(t *testing.T) {
 		`protrader5_emitter_messages_total{outcome="malformed"}`:    2,
 		`protrader5_emitter_messages_total{outcome="binary"}`:       1,
 		`protrader5_emitter_messages_total{outcome="unknown_room"}`: 1,
-		// o1, o2, o3 and the notification, as the channels' messages.
-		`protrader5_emitter_messages_total{outcome="user_message"}`: 4,
+		// o1, o2, o3, the notification and o4, as the channels' messages.
+		`protrader5_emitter_messages_total{outcome="user_message"}`: 5,
 		`protrader5_emitter_messages_total{outcome="tick"}`:         1,
 		// alert, news, announcement, maintenance, multi, nobody, volatile.
 		`protrader5_emitter_messages_total{outcome="emitted"}`:            7,

@@ -6,9 +6,12 @@
 //   node emitter.js '<JSON spec>'
 //
 // spec: {redisURL, key, gateways: [url...], expected: n,
-//        sockets: [{name, gateway, token, orders, symbols}]}
+//        sockets: [{name, gateway, token, orders, symbols, recover}]}
 // It prints one JSON line: {received: {name: [[event, ...args], ...]},
-// volatile: {name: count}, disconnects: {name: reason}} or {failure}.
+// volatile: {name: count}, disconnects: {name: reason}, recovered} or
+// {failure}. The socket with recover set reconnects by itself; its
+// connection is cut while an order:update is emitted to user:u4, and
+// recovered says whether its reconnection recovered the session.
 import { createClient } from "redis";
 import { Emitter } from "@socket.io/redis-emitter";
 import { io } from "socket.io-client";
@@ -27,8 +30,19 @@ function finish(extra = {}) {
 }
 setTimeout(() => finish({ failure: "timed out" }), 40000);
 
-async function connect({ name, gateway, token, orders, symbols }) {
-  const socket = io(spec.gateways[gateway], { transports: ["websocket"], auth: { token }, reconnection: false });
+const sockets = {};
+
+async function connect({ name, gateway, token, orders, symbols, recover }) {
+  const socket = io(spec.gateways[gateway], {
+    transports: ["websocket"],
+    auth: { token },
+    reconnection: Boolean(recover),
+    // Long enough for the order emitted after the cut to reach the gateway
+    // first, so that it comes back by replay rather than live.
+    reconnectionDelay: 500,
+    randomizationFactor: 0,
+  });
+  sockets[name] = socket;
   result.received[name] = [];
   result.volatile[name] = 0;
   socket.onAny((event, ...args) => {
@@ -106,7 +120,17 @@ try {
   await wait(300);
 
   emitter.in("user:u3").disconnectSockets();
-  await waitFor(() => Object.keys(result.disconnects).length > 0, 5000);
+  await waitFor(() => result.disconnects.E !== undefined, 5000);
+  await wait(300);
+
+  // A cut connection: the order emitted meanwhile is replayed on recovery.
+  const recovering = sockets.R;
+  const reconnected = new Promise((resolve) => recovering.once("connect", () => resolve(recovering.recovered)));
+  const before = result.received.R.length;
+  recovering.io.engine.close();
+  emitter.to("user:u4").emit("order:update", { orderId: "o4", userId: "u4", status: "NEW" });
+  result.recovered = await Promise.race([reconnected, wait(10000).then(() => "no reconnection")]);
+  await waitFor(() => result.received.R.length > before, 5000);
   await wait(300);
   await redis.quit();
   finish();
