@@ -1,6 +1,8 @@
 package main
 
 import (
+	"log/slog"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/protrader5/ws-gateway/engine"
@@ -12,6 +14,8 @@ func (s *server) emitterIfEnabled() *ingest.Emitter {
 	if !s.config.Emitter {
 		return nil
 	}
+	s.logger.Info("emitter input on", slog.String("pattern", s.emitter.BroadcastPattern()),
+		slog.String("request_channel", s.emitter.RequestChannel()))
 	return s.emitter
 }
 
