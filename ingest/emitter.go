@@ -80,7 +80,8 @@ const (
 	// RequestOther: fetchSockets, allRooms and other requests that wait
 	// for an answer from Socket.IO servers.
 	RequestOther
-	// RequestMalformed: not a JSON request.
+	// RequestMalformed: not a JSON request, or one over
+	// RouterOptions.MaxMessageBytes.
 	RequestMalformed
 
 	emitterRequestCount = 6
@@ -282,6 +283,10 @@ func (e *Emitter) deliverAsChannel(message *emitterMessage, room engine.Room, re
 
 // HandleRequest handles one message of the request channel.
 func (e *Emitter) HandleRequest(ctx context.Context, payload []byte) {
+	if len(payload) > e.router.maxMessageBytes {
+		e.request(RequestMalformed)
+		return
+	}
 	request, ok := decodeEmitterRequest(payload)
 	if !ok {
 		e.request(RequestMalformed)

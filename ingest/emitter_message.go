@@ -111,7 +111,8 @@ func (r *notepackReader) readData(m *emitterMessage) error {
 		return err
 	}
 	data := appendJSString([]byte{'['}, []byte(m.event))
-	m.args = make([][2]int, 0, length-1)
+	// Grown as read: the length is only a claim until the bytes are there.
+	m.args = make([][2]int, 0, min(length-1, 8))
 	for range length - 1 {
 		data = append(data, ',')
 		start := len(data)
@@ -201,7 +202,7 @@ func (r *notepackReader) readStrings() ([]string, error) {
 	if err != nil || length < 0 || length > r.source.Len() {
 		return nil, malformed("want an array of rooms (%v)", err)
 	}
-	values := make([]string, 0, length)
+	values := make([]string, 0, min(length, 8))
 	for range length {
 		value, err := r.readString()
 		if err != nil {

@@ -346,3 +346,24 @@ func FuzzEmitterMessage(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEmitterRequest: any bytes on the request channel never panic and are
+// counted once.
+func FuzzEmitterRequest(f *testing.F) {
+	f.Add([]byte(`{"type":4,"opts":{"rooms":["user:u1"],"except":["market:BTCUSD"]},"close":true}`))
+	f.Add([]byte(`{"type":2,"opts":{"rooms":[],"except":[]},"rooms":["vip"]}`))
+	f.Add([]byte(`{"uid":"emitter","type":6,"data":["hello"]}`))
+	f.Add([]byte(`{"type":4,"opts":{"rooms":[1]}}`))
+	f.Add([]byte(`{"type":"4"}`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		emitter, _, _ := newTestEmitter(t, true)
+		emitter.HandleRequest(context.Background(), payload)
+		total := uint64(0)
+		for _, count := range emitter.Requests() {
+			total += count
+		}
+		if total != 1 {
+			t.Fatalf("%d requests counted; want 1", total)
+		}
+	})
+}
