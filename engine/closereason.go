@@ -36,6 +36,9 @@ const (
 	// reasonSessionTakenOver: a new connection recovered the socket's
 	// session (the client gave up on this one).
 	reasonSessionTakenOver
+	// reasonServerDisconnect: a backend asked for the socket to be
+	// disconnected (the emitter's disconnectSockets(true)).
+	reasonServerDisconnect
 	closeReasonCount
 )
 
@@ -54,6 +57,7 @@ var closeReasonNames = [closeReasonCount]string{
 	reasonEventFlood:        "event_flood",
 	reasonInputFlood:        "input_flood",
 	reasonSessionTakenOver:  "session_taken_over",
+	reasonServerDisconnect:  "server_disconnect",
 }
 
 // String returns the reason as logged and used as a metric label.

@@ -49,4 +49,10 @@
 // receive stamp to the first write carrying it) goes to per-shard atomics
 // that metrics.go reads at scrape time. LOCKING.md lists the locks and
 // their order.
+//
+// Room emissions (emit.go, the RoomPublisher that package ingest feeds
+// from @socket.io/redis-emitter) are framed once too and go through the
+// same shard workers, in order with user messages: each shard queues the
+// frame to its sockets in the rooms (a user's, a user stream's, a
+// symbol's subscribers, or all), each once, minus the except rooms.
 package engine

@@ -55,6 +55,8 @@ type shardEvent struct {
 	// it goes into the shard's history.
 	id     EntryID
 	record bool
+	// emit, when set, makes the event a room emission (emit.go).
+	emit *emissionEvent
 }
 
 func newShard(engine *Engine, index int) *shard {
@@ -114,6 +116,10 @@ func (s *shard) deliver(events []shardEvent) {
 		event := &events[i]
 		if event.reached != nil {
 			barriers = append(barriers, event.reached)
+			continue
+		}
+		if event.emit != nil {
+			s.emitLocked(event.emit)
 			continue
 		}
 		if event.ring != nil {

@@ -53,6 +53,7 @@ type Engine struct {
 	stopOnce sync.Once
 
 	logLimiter logLimiter
+	emitted    emitCounters // room emissions (emit.go)
 }
 
 // New builds an Engine and starts its fanout workers and timer wheel.

@@ -30,6 +30,19 @@
 // PublishUserEntry, so that the engine can name it in recovery offsets that
 // mean the same on every node. Handle uses PublishUser.
 //
+// # Emitter
+//
+// Emitter takes what backends publish with @socket.io/redis-emitter
+// (docs/ingest.md#socketioredis-emitter): notepack MessagePack broadcasts
+// [uid, {type, data, nsp}, {rooms, except, flags}], read with
+// vmihailenco/msgpack and turned into the JSON a Node.js Socket.IO server
+// would send (notepack.go), and JSON requests. Rooms "user:{id}",
+// "user:{id}:orders|positions|notifications" and "market:{SYMBOL}" map onto
+// the engine's model (engine.Room); a stream event for one user and a
+// valid tick for its market room go the channels' way through the Router,
+// everything else to engine.RoomPublisher as given. Redis subscribes to its
+// channels when RedisOptions.Emitter is set (emitter_redis.go).
+//
 // RouterOptions:
 //
 //   - MaxMessageBytes: DefaultMaxMessageBytes (1 MiB). Larger messages are

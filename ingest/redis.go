@@ -92,6 +92,9 @@ type RedisOptions struct {
 	StreamCount int
 	// Router receives every message. Required.
 	Router *Router
+	// Emitter, when set, also receives what @socket.io/redis-emitter
+	// publishes (EMITTER): its broadcasts and requests (emitter_redis.go).
+	Emitter *Emitter
 	// Logger receives connection state changes. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -120,6 +123,9 @@ type Redis struct {
 	stopped     atomic.Bool
 	lastError   atomic.Pointer[string]
 	stateChange chan struct{}
+
+	// emitterSubscribed has a bit per emitter subscription up.
+	emitterSubscribed atomic.Uint32
 
 	cache        atomic.Pointer[rueidis.Client]
 	cacheEnabled atomic.Bool
@@ -152,6 +158,9 @@ type queuedMessage struct {
 	// resubscribed marks where channel's subscription was (re)made: what
 	// was published before it and not queued is lost.
 	resubscribed bool
+	// emitter says the message is an emitter broadcast or request rather
+	// than one of channel.
+	emitter emitterInput
 }
 
 // outageMessages are the log messages of the monitor, which differ by mode
@@ -275,6 +284,9 @@ func (r *Redis) Ready() (bool, string) {
 	if r.subscribed.Load() != allSubscribed {
 		return false, "redis_disconnected"
 	}
+	if r.options.Emitter != nil && r.emitterSubscribed.Load() != emitterAllSubscribed {
+		return false, "redis_disconnected"
+	}
 	return true, ""
 }
 
@@ -294,6 +306,11 @@ func (r *Redis) Run(ctx context.Context) error {
 		for _, c := range Channels {
 			if c == ChannelTicks || r.options.UserStreams == PubSub {
 				receivers.Go(func() { r.receive(runContext, pubsub, c) })
+			}
+		}
+		if r.options.Emitter != nil {
+			for _, input := range []emitterInput{emitterBroadcast, emitterRequest} {
+				receivers.Go(func() { r.receiveEmitter(runContext, pubsub, input) })
 			}
 		}
 	}
@@ -442,6 +459,10 @@ func (r *Redis) drain(ctx context.Context) {
 	for {
 		select {
 		case item := <-r.queue:
+			if item.emitter != emitterNone {
+				r.handleEmitter(ctx, item)
+				continue
+			}
 			if item.resubscribed {
 				// Pub/Sub keeps nothing: what was published while the
 				// subscription was down is lost, and recovery must not claim

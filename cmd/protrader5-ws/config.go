@@ -118,6 +118,14 @@ type Config struct {
 	// RedisSharded selects sharded Pub/Sub (SSUBSCRIBE/SPUBLISH) for Redis
 	// Cluster 7+ (REDIS_SHARDED). Default false.
 	RedisSharded bool
+	// Emitter also takes what @socket.io/redis-emitter publishes (EMITTER):
+	// backends' room emissions and requests (docs/ingest.md). Default
+	// false. It needs RedisURL.
+	Emitter bool
+	// EmitterKey is the emitter's channel prefix, its "key" option
+	// (EMITTER_KEY). Default ingest.DefaultEmitterKey ("socket.io").
+	// REDIS_PREFIX does not apply to it.
+	EmitterKey string
 	// RedisTLSCAFile is a PEM bundle of CAs trusted for rediss://
 	// (REDIS_TLS_CA_FILE). Empty means the system roots.
 	RedisTLSCAFile string
@@ -295,6 +303,7 @@ func defaultConfig(environment string) Config {
 		RecoveryWindow:      defaultRecoveryWindow,
 		RecoveryMaxEvents:   engine.DefaultRecoveryMaxEvents,
 		RecoveryMaxBytes:    engine.DefaultRecoveryMaxBytes,
+		EmitterKey:          ingest.DefaultEmitterKey,
 	}
 }
 
@@ -387,6 +396,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("allow_embedded_bus", c.AllowEmbeddedBus),
 		slog.String("redis_prefix", c.RedisPrefix),
 		slog.Bool("redis_sharded", c.RedisSharded),
+		slog.Bool("emitter", c.Emitter),
+		slog.String("emitter_key", c.EmitterKey),
 		slog.String("redis_tls_ca_file", c.RedisTLSCAFile),
 		slog.String("user_streams", c.UserStreams.String()),
 		slog.Int64("recovery_window_ms", c.RecoveryWindow.Milliseconds()),

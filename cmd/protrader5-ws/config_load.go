@@ -463,6 +463,15 @@ func (p *configParser) redis(config *Config) {
 		config.RedisPrefix = value
 	}
 	p.boolean("REDIS_SHARDED", &config.RedisSharded)
+	p.boolean("EMITTER", &config.Emitter)
+	if value, ok := p.value("EMITTER_KEY"); ok {
+		config.EmitterKey = value
+	}
+	if config.Emitter && config.RedisURL == "" {
+		if _, set := p.value("REDIS_URL"); !set {
+			p.fail("EMITTER", "needs REDIS_URL: the emitter publishes through Redis")
+		}
+	}
 	if value, ok := p.value("USER_STREAMS"); ok {
 		if mode, valid := ingest.ParseUserStreams(strings.ToLower(value)); valid {
 			config.UserStreams = mode

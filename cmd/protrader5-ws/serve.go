@@ -57,6 +57,8 @@ type server struct {
 	settings engine.Config
 	engine   *engine.Engine
 	router   *ingest.Router
+	// emitter takes @socket.io/redis-emitter messages with EMITTER=true.
+	emitter *ingest.Emitter
 	// registry collects the metrics that metricsHandler serves.
 	registry       *prometheus.Registry
 	metricsHandler http.Handler
@@ -110,6 +112,21 @@ func newServer(config Config, logger *slog.Logger) (*server, error) {
 	s.registry.MustRegister(s.engine.Collector())
 	s.router = ingest.NewRouter(s.engine, ingest.RouterOptions{PNLInterval: config.PnLInterval, Logger: logger})
 	s.registry.MustRegister(newIngestCollector(s.router))
+	s.emitter, err = ingest.NewEmitter(ingest.EmitterOptions{
+		Key:    config.EmitterKey,
+		Router: s.router,
+		Rooms:  s.engine,
+		// With streams, recovery offsets are stream entry IDs, which an
+		// emitter message has none of.
+		Recoverable: config.UserStreams == ingest.PubSub,
+		Logger:      logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Registered whether or not EMITTER is on, so that dashboards find the
+	// series at zero rather than missing.
+	s.registry.MustRegister(newEmitterCollector(s.emitter, s.engine))
 	return s, nil
 }
 
@@ -264,6 +281,7 @@ func (s *server) attachRedis(sourceContext context.Context, running *messageSour
 		Sharded:   s.config.RedisSharded,
 		TLSCAFile: s.config.RedisTLSCAFile,
 		Router:    s.router,
+		Emitter:   s.emitterIfEnabled(),
 		Logger:    s.logger,
 		// With streams a starting gateway reads back as far as clients
 		// may ask to recover from.

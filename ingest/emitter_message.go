@@ -1,0 +1,276 @@
+package ingest
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
+
+	"github.com/protrader5/ws-gateway/engine"
+	"github.com/protrader5/ws-gateway/engine/auth"
+	"github.com/protrader5/ws-gateway/wire"
+)
+
+// Socket.IO packet types an emitter message may carry (Socket.IO v5).
+const (
+	packetEvent       = 2
+	packetBinaryEvent = 5
+)
+
+// emitterMessage is one decoded broadcast of @socket.io/redis-emitter:
+// [uid, {type, data, nsp}, {rooms, except, flags}].
+type emitterMessage struct {
+	namespace  string
+	packetType int64
+	hasAckID   bool
+	// data is the packet's data as JSON, `["event",arg,...]`; args are
+	// the spans of each argument in it.
+	data     []byte
+	event    string
+	args     [][2]int
+	rooms    []string
+	except   []string
+	volatile bool
+}
+
+// arg returns the JSON of argument i.
+func (m *emitterMessage) arg(i int) []byte { return m.data[m.args[i][0]:m.args[i][1]] }
+
+// decodeEmitterMessage decodes payload. Its errors wrap errEmitterMalformed
+// or are errEmitterBinary.
+func decodeEmitterMessage(payload []byte) (emitterMessage, error) {
+	var m emitterMessage
+	r := newNotepackReader(payload)
+	length, err := r.decoder.DecodeArrayLen()
+	if err != nil || length != 3 {
+		return m, malformed("want [uid, packet, options], got %d elements (%v)", length, err)
+	}
+	if err := r.decoder.Skip(); err != nil { // the publisher's uid
+		return m, malformed("uid: %v", err)
+	}
+	if err := r.readPacket(&m); err != nil {
+		return m, err
+	}
+	if err := r.readOptions(&m); err != nil {
+		return m, err
+	}
+	if r.source.Len() != 0 {
+		return m, malformed("%d bytes after the message", r.source.Len())
+	}
+	if m.data == nil {
+		return m, malformed("packet without data")
+	}
+	return m, nil
+}
+
+func (r *notepackReader) readPacket(m *emitterMessage) error {
+	members, err := r.mapLength()
+	if err != nil {
+		return err
+	}
+	m.namespace = "/"
+	for range members {
+		key, err := r.readString()
+		if err != nil {
+			return err
+		}
+		switch key {
+		case "type":
+			if m.packetType, err = r.decoder.DecodeInt64(); err != nil {
+				return malformed("packet type: %v", err)
+			}
+		case "nsp":
+			if m.namespace, err = r.readString(); err != nil {
+				return err
+			}
+		case "id":
+			m.hasAckID = true
+			if err := r.decoder.Skip(); err != nil {
+				return malformed("packet id: %v", err)
+			}
+		case "data":
+			if err := r.readData(m); err != nil {
+				return err
+			}
+		default:
+			if err := r.decoder.Skip(); err != nil {
+				return malformed("packet %s: %v", key, err)
+			}
+		}
+	}
+	return nil
+}
+
+// readData reads the event name and arguments into m.data as JSON.
+func (r *notepackReader) readData(m *emitterMessage) error {
+	length, err := r.decoder.DecodeArrayLen()
+	if err != nil || length < 1 || length > r.source.Len()+1 {
+		return malformed("packet data is not an event array (%v)", err)
+	}
+	if m.event, err = r.readString(); err != nil {
+		return err
+	}
+	data := appendJSString([]byte{'['}, []byte(m.event))
+	// Grown as read: the length is only a claim until the bytes are there.
+	m.args = make([][2]int, 0, min(length-1, 8))
+	for range length - 1 {
+		data = append(data, ',')
+		start := len(data)
+		var kind valueKind
+		if data, kind, err = r.appendJSON(data, 1); err != nil {
+			return err
+		}
+		if kind == kindUndefined {
+			data = append(data, "null"...)
+		}
+		m.args = append(m.args, [2]int{start, len(data)})
+	}
+	m.data = append(data, ']')
+	return nil
+}
+
+func (r *notepackReader) readOptions(m *emitterMessage) error {
+	members, err := r.mapLength()
+	if err != nil {
+		return err
+	}
+	for range members {
+		key, err := r.readString()
+		if err != nil {
+			return err
+		}
+		switch key {
+		case "rooms":
+			m.rooms, err = r.readStrings()
+		case "except":
+			m.except, err = r.readStrings()
+		case "flags":
+			err = r.readFlags(m)
+		default:
+			if err = r.decoder.Skip(); err != nil {
+				err = malformed("options %s: %v", key, err)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *notepackReader) readFlags(m *emitterMessage) error {
+	code, err := r.decoder.PeekCode()
+	if err == nil && code == msgpcode.Nil {
+		return r.decoder.DecodeNil()
+	}
+	members, err := r.mapLength()
+	if err != nil {
+		return err
+	}
+	for range members {
+		key, err := r.readString()
+		if err != nil {
+			return err
+		}
+		if key != "volatile" {
+			if err := r.decoder.Skip(); err != nil {
+				return malformed("flag %s: %v", key, err)
+			}
+			continue
+		}
+		if m.volatile, err = r.decoder.DecodeBool(); err != nil {
+			return malformed("volatile flag: %v", err)
+		}
+	}
+	return nil
+}
+
+func (r *notepackReader) mapLength() (int, error) {
+	length, err := r.decoder.DecodeMapLen()
+	if err != nil || length < 0 || length > r.source.Len()/2 {
+		return 0, malformed("want a map (%v)", err)
+	}
+	return length, nil
+}
+
+func (r *notepackReader) readStrings() ([]string, error) {
+	code, err := r.decoder.PeekCode()
+	if err == nil && code == msgpcode.Nil {
+		return nil, r.decoder.DecodeNil()
+	}
+	length, err := r.decoder.DecodeArrayLen()
+	if err != nil || length < 0 || length > r.source.Len() {
+		return nil, malformed("want an array of rooms (%v)", err)
+	}
+	values := make([]string, 0, min(length, 8))
+	for range length {
+		value, err := r.readString()
+		if err != nil {
+			return nil, err
+		}
+		values = append(values, value)
+	}
+	return values, nil
+}
+
+// parseRoom maps a Socket.IO room name onto the gateway's model
+// (docs/ingest.md): "user:{id}", "user:{id}:orders|positions|notifications"
+// and "market:{SYMBOL}". Any other room has no socket on the gateway.
+func parseRoom(name string) (engine.Room, bool) {
+	if symbol, ok := strings.CutPrefix(name, "market:"); ok {
+		return engine.Room{Symbol: symbol}, wire.ValidSymbol(symbol)
+	}
+	userID, ok := strings.CutPrefix(name, "user:")
+	if !ok {
+		return engine.Room{}, false
+	}
+	room := engine.Room{UserID: userID}
+	for _, stream := range []engine.Stream{engine.StreamOrders, engine.StreamPositions, engine.StreamNotifications} {
+		if id, cut := strings.CutSuffix(userID, ":"+stream.String()); cut {
+			room = engine.Room{UserID: id, Stream: stream}
+			break
+		}
+	}
+	return room, auth.ValidUserID(room.UserID)
+}
+
+// streamOfEvent returns the stream whose messages go out as event, or 0.
+func streamOfEvent(event string) engine.Stream {
+	for _, stream := range []engine.Stream{engine.StreamOrders, engine.StreamPositions, engine.StreamNotifications} {
+		if stream.EventName() == event {
+			return stream
+		}
+	}
+	return 0
+}
+
+// requestMessage is a request of @socket.io/redis-emitter on the request
+// channel (JSON): socketsJoin, socketsLeave, disconnectSockets,
+// serverSideEmit; Socket.IO servers' adapters send others on it too.
+type requestMessage struct {
+	Type *int `json:"type"`
+	Opts struct {
+		Rooms  []string `json:"rooms"`
+		Except []string `json:"except"`
+	} `json:"opts"`
+	Close bool `json:"close"`
+}
+
+// Request types of the Socket.IO Redis adapter protocol.
+const (
+	requestSockets          = 0
+	requestAllRooms         = 1
+	requestRemoteJoin       = 2
+	requestRemoteLeave      = 3
+	requestRemoteDisconnect = 4
+	requestRemoteFetch      = 5
+	requestServerSideEmit   = 6
+)
+
+func decodeEmitterRequest(payload []byte) (requestMessage, bool) {
+	var request requestMessage
+	if err := json.Unmarshal(payload, &request); err != nil || request.Type == nil {
+		return request, false
+	}
+	return request, true
+}
