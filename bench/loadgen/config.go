@@ -53,6 +53,10 @@ type config struct {
 	StormTimeout time.Duration `json:"storm_timeout"`
 	Settle       time.Duration `json:"settle"`
 
+	// AfterClose, when set, samples the servers this long after every
+	// client closed: does their memory go back to the baseline?
+	AfterClose time.Duration `json:"after_close"`
+
 	// Set for one -procs child: it holds clients [FirstClient, FirstClient+ClientCount).
 	FirstClient int `json:"first_client"`
 	ClientCount int `json:"client_count"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -83,6 +84,7 @@ var metrics = []metric{
 	{"orders misrouted", orders(func(s orderStats) uint64 { return s.Misrouted }), "%.0f"},
 	{"orders out of order", orders(func(s orderStats) uint64 { return s.OutOfOrder }), "%.0f"},
 	{"deliveries/s", func(r *result) (float64, bool) { return r.DeliveriesPerSec, true }, "%.0f"},
+	{"order latency p99 ms", func(r *result) (float64, bool) { return quantileMS(r.Fleet.OrderLatency, 0.99) }, "%.2f"},
 	{"latency p50 ms", latency(0.5), "%.2f"},
 	{"latency p90 ms", latency(0.9), "%.2f"},
 	{"latency p99 ms", latency(0.99), "%.2f"},
@@ -92,6 +94,14 @@ var metrics = []metric{
 	{"server CPU % (1 core)", server(func(r *result) float64 { return r.ServerCPUPercent }), "%.1f"},
 	{"server RSS MiB (end)", server(func(r *result) float64 { return float64(r.ServerWindowEnd.RSSBytes) / (1 << 20) }), "%.1f"},
 	{"server RSS KiB / conn", server(func(r *result) float64 { return r.ServerRSSPerConn / 1024 }), "%.1f"},
+	{"server RSS KiB / conn, max node", func(r *result) (float64, bool) {
+		if len(r.NodeRSSPerConn) < 2 {
+			return 0, false
+		}
+		return slices.Max(r.NodeRSSPerConn) / 1024, true
+	}, "%.1f"},
+	{"server RSS MiB (baseline)", func(r *result) (float64, bool) { return mebibytes(r.ServerBaseline) }, "%.1f"},
+	{"server RSS MiB after close", func(r *result) (float64, bool) { return mebibytes(r.ServerAfterClose) }, "%.1f"},
 	{"server CPU ms / connect", server(func(r *result) float64 { return r.ServerCPUPerConnectMS }), "%.3f"},
 	{"loadgen CPU-s (window)", func(r *result) (float64, bool) { return r.LoadgenCPUSeconds, true }, "%.2f"},
 }

@@ -26,6 +26,7 @@ type result struct {
 	ServerConnected   *processSample `json:"server_connected,omitempty"`
 	ServerWindowStart *processSample `json:"server_window_start,omitempty"`
 	ServerWindowEnd   *processSample `json:"server_window_end,omitempty"`
+	ServerAfterClose  *processSample `json:"server_after_close,omitempty"` // -after-close
 
 	ServerCPUPerMillion   float64 `json:"server_cpu_seconds_per_million_deliveries"`
 	ServerCPUPercent      float64 `json:"server_cpu_percent"` // of one core, in the window
@@ -34,6 +35,10 @@ type result struct {
 	LoadgenCPUSeconds     float64 `json:"loadgen_cpu_seconds"` // in the window, children included
 
 	Storm *stormOutcome `json:"storm,omitempty"` // runs with -kill-after
+
+	// NodeRSSPerConn is ServerRSSPerConn of each server process (-server-pid
+	// order), over the clients connected to its -target (same order).
+	NodeRSSPerConn []float64 `json:"node_rss_bytes_per_connection,omitempty"`
 }
 
 // fleetHandle is a fleet as the controller drives it: in this process, or in
@@ -179,6 +184,10 @@ func run(ctx context.Context, c config, progress io.Writer) (*result, error) {
 			out.Fleet.merge(fleetResult)
 		}
 	}
+	if c.AfterClose > 0 {
+		time.Sleep(c.AfterClose)
+		out.ServerAfterClose = sampleServer()
+	}
 	out.summarize(loadgenStart, loadgenEnd)
 	if out.Storm != nil {
 		out.Storm.summarize(&out.Fleet)
@@ -241,6 +250,14 @@ func (r *result) summarize(loadgenStart, loadgenEnd processSample) {
 		connections := float64(r.Fleet.Connected)
 		r.ServerRSSPerConn = float64(r.ServerConnected.RSSBytes-r.ServerBaseline.RSSBytes) / connections
 		r.ServerCPUPerConnectMS = 1000 * (r.ServerConnected.CPUSeconds - r.ServerBaseline.CPUSeconds) / connections
+		nodes := r.ServerConnected.NodeRSSBytes
+		if len(nodes) == len(r.Config.Targets) && len(nodes) == len(r.ServerBaseline.NodeRSSBytes) {
+			for node, target := range r.Config.Targets {
+				if connected := r.Fleet.ConnectedByTarget[target]; connected > 0 {
+					r.NodeRSSPerConn = append(r.NodeRSSPerConn, float64(nodes[node]-r.ServerBaseline.NodeRSSBytes[node])/float64(connected))
+				}
+			}
+		}
 	}
 }
 
