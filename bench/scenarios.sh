@@ -39,9 +39,10 @@
 #   scale         100,000 sockets on 6 server processes, each subscribed to 5 of
 #                 100 symbols and authenticated, ramped at 1,500/s per node by 6
 #                 loadgen processes; then 1 tick/s per symbol and 1,000 orders/s
-#                 over all the users. RSS per connection per node, CPU per
-#                 connect, tick and order p99, orders exactly once, and the
-#                 servers' RSS 40 s after the clients closed.
+#                 over all the users. RSS per connection per node (right after
+#                 the ramp and after 65 s idle), CPU per connect, tick and order
+#                 p99, orders exactly once, and the servers' RSS 65 s after the
+#                 clients closed (the gateway checks its memory every 30 s).
 # At SCALE=1 scenarios 1-6 take about 3-4 minutes per target, 7 about 1.5 (gateway)
 # to 3.5 (Node, which keeps the clients waiting).
 set -euo pipefail
@@ -258,7 +259,7 @@ for scenario in $scenarios; do
 			orders=()
 			[ "$target" = floor ] || orders=(-orders-rate $(((1000 + scale - 1) / scale)))
 			measure scale-100k "$target" 6 100000 -symbols 100 -per-client 5 -rate 1 \
-				-ramp 1500 -connect-timeout 60s -after-close 40s "${orders[@]}"
+				-ramp 1500 -connect-timeout 60s -idle-settle 65s -after-close 65s "${orders[@]}"
 			loadgen_procs=
 			;;
 		*)
