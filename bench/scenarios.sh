@@ -259,7 +259,7 @@ for scenario in $scenarios; do
 			orders=()
 			[ "$target" = floor ] || orders=(-orders-rate $(((1000 + scale - 1) / scale)))
 			measure scale-100k "$target" 6 100000 -symbols 100 -per-client 5 -rate 1 \
-				-ramp 1500 -connect-timeout 60s -idle-settle 65s -after-close 65s "${orders[@]}"
+				-ramp 1500 -connect-timeout 60s -drain 30s -idle-settle 65s -after-close 65s "${orders[@]}"
 			loadgen_procs=
 			;;
 		*)
