@@ -33,3 +33,7 @@ require (
 	golang.org/x/arch v0.0.0-20210923205945-b76863e36670 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// netpoll v0.7.2 with one change: a connection takes its output barrier
+// from the pool only while it flushes (engine/netpollpatch/README.md).
+replace github.com/cloudwego/netpoll => ./engine/netpollpatch

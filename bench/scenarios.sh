@@ -15,7 +15,7 @@
 #   SCALE=1       divide every connection count and order rate by this
 #                 (SCALE=20 with DURATION=3s is the smoke test)
 #   DURATION=10s  measurement window per run;  WARMUP=2s  publishing before it
-#   SCENARIOS="1 2 3 4 5 6"  which scenarios to run (7 only when named)
+#   SCENARIOS="1 2 3 4 5 6"  which scenarios to run (7 and scale only when named)
 #   KILL_AFTER=10s  scenario 7: time into the window before the kill
 #   STORM_SEED=1    scenario 7: an entry in the order stream before the servers
 #                 start (0: an empty stream, see bench/RESULTS.md)
@@ -36,6 +36,13 @@
 #                 is killed (-9) and its clients come back on the other two with
 #                 their pid and offset. The gateway runs with USER_STREAMS=streams,
 #                 the Node reference with RECOVERY=streams; the floor is skipped.
+#   scale         100,000 sockets on 6 server processes, each subscribed to 5 of
+#                 100 symbols and authenticated, ramped at 1,500/s per node by 6
+#                 loadgen processes; then 1 tick/s per symbol and 1,000 orders/s
+#                 over all the users. RSS per connection per node (right after
+#                 the ramp and after 65 s idle), CPU per connect, tick and order
+#                 p99, orders exactly once, and the servers' RSS 65 s after the
+#                 clients closed (the gateway checks its memory every 30 s).
 # At SCALE=1 scenarios 1-6 take about 3-4 minutes per target, 7 about 1.5 (gateway)
 # to 3.5 (Node, which keeps the clients waiting).
 set -euo pipefail
@@ -176,7 +183,7 @@ measure() {
 	local name procs
 	name=$(target_name "$target")
 	clients=$(((clients + scale - 1) / scale))
-	procs=$(((clients + 14999) / 15000))
+	procs=${loadgen_procs:-$(((clients + 14999) / 15000))}
 	start_servers "$target" "$servers"
 	log "$scenario/$name: $clients clients on $servers process(es)"
 	if ! "$work/loadgen" -label "$scenario/$name" -target "$server_targets" -server-pid "$server_pids" \
@@ -188,6 +195,8 @@ measure() {
 }
 
 orders_rate=$(((5000 + scale - 1) / scale))
+# Loadgen processes of one scenario, when not one per 15,000 clients (scale).
+loadgen_procs=
 for scenario in $scenarios; do
 	for target in "${targets[@]}"; do
 		case $scenario in
@@ -242,6 +251,20 @@ for scenario in $scenarios; do
 				-symbols 100 -per-client 5 -rate 2 -orders-rate "$orders_rate" -orders-stream \
 				-kill-after "$kill_after" -storm-timeout 90s -settle 5s -ramp 300 -connect-timeout 30s
 			server_env=()
+			;;
+		scale)
+			# One loadgen process per node, each ramping 1,500/s spread
+			# round-robin over the six nodes: 1,500/s arrive at each node.
+			loadgen_procs=6
+			orders=()
+			[ "$target" = floor ] || orders=(-orders-rate $(((1000 + scale - 1) / scale)))
+			measure scale-100k "$target" 6 100000 -symbols 100 -per-client 5 -rate 1 \
+				-ramp 1500 -connect-timeout 60s -drain 30s -idle-settle 65s -after-close 65s "${orders[@]}"
+			loadgen_procs=
+			;;
+		*)
+			log "unknown scenario $scenario"
+			exit 2
 			;;
 		esac
 	done

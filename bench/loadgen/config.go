@@ -53,6 +53,13 @@ type config struct {
 	StormTimeout time.Duration `json:"storm_timeout"`
 	Settle       time.Duration `json:"settle"`
 
+	// AfterClose, when set, samples the servers this long after every
+	// client closed: does their memory go back to the baseline?
+	AfterClose time.Duration `json:"after_close"`
+	// IdleSettle, when set, samples the servers again this long after the
+	// ramp, before publishing: the connections' memory once idle.
+	IdleSettle time.Duration `json:"idle_settle"`
+
 	// Set for one -procs child: it holds clients [FirstClient, FirstClient+ClientCount).
 	FirstClient int `json:"first_client"`
 	ClientCount int `json:"client_count"`

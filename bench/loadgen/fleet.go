@@ -31,6 +31,7 @@ type fleetResult struct {
 	Clients           int            `json:"clients"`
 	Stalled           int            `json:"stalled"`
 	Connected         int            `json:"connected"`
+	ConnectedByTarget map[string]int `json:"connected_by_target,omitempty"`
 	Failed            int            `json:"failed"`
 	FailReasons       map[string]int `json:"fail_reasons"`
 	ConnectTime       *Histogram     `json:"connect_time"`
@@ -62,6 +63,12 @@ func (r *fleetResult) merge(other *fleetResult) {
 	r.Clients += other.Clients
 	r.Stalled += other.Stalled
 	r.Connected += other.Connected
+	if r.ConnectedByTarget == nil {
+		r.ConnectedByTarget = map[string]int{}
+	}
+	for target, count := range other.ConnectedByTarget {
+		r.ConnectedByTarget[target] += count
+	}
 	r.Failed += other.Failed
 	for reason, count := range other.FailReasons {
 		r.FailReasons[reason] += count
@@ -370,6 +377,7 @@ func (f *fleet) finish(published *publication) *fleetResult {
 		ForeignMessages: f.foreign.Load(),
 		ClientRatioMin:  1,
 	}
+	result.ConnectedByTarget = map[string]int{}
 	f.mu.Lock()
 	for reason, count := range f.failReasons {
 		result.FailReasons[reason] = count
@@ -393,6 +401,7 @@ func (f *fleet) finish(published *publication) *fleetResult {
 			continue
 		}
 		result.Connected++
+		result.ConnectedByTarget[c.target]++
 		if c.stalled {
 			continue
 		}

@@ -111,6 +111,8 @@ func parseFlags(arguments []string) (config, bool, string, error) {
 	flags.DurationVar(&c.KillAfter, "kill-after", 0, "kill -9 the first -server-pid (serving the first -target) this long into the window; the window then lasts until every client is back plus -settle (implies -reconnect; -duration is not used)")
 	flags.DurationVar(&c.StormTimeout, "storm-timeout", 90*time.Second, "longest wait after the kill for every client to be back")
 	flags.DurationVar(&c.Settle, "settle", 5*time.Second, "publishing after every client is back, before the run ends")
+	flags.DurationVar(&c.IdleSettle, "idle-settle", 0, "sample the servers' memory again this long after the ramp, before publishing (0: not)")
+	flags.DurationVar(&c.AfterClose, "after-close", 0, "sample the servers' memory this long after the clients closed (0: not)")
 	flags.BoolVar(&asJSON, "json", false, "print the result as JSON instead of a table")
 	flags.StringVar(&output, "out", "", "also write the JSON result to this file")
 	if err := flags.Parse(arguments); err != nil {

@@ -18,6 +18,9 @@ type processSample struct {
 	RSSBytes   int64   `json:"rss_bytes"`   // resident set now
 	PeakBytes  int64   `json:"peak_bytes"`  // VmHWM, the resident high-water mark
 	Threads    int     `json:"threads"`
+	// NodeRSSBytes is each process's RSSBytes, in the order sampled, when
+	// several are summed (one per server node).
+	NodeRSSBytes []int64 `json:"node_rss_bytes,omitempty"`
 }
 
 var errProcFormat = errors.New("loadgen: unexpected /proc format")
@@ -110,6 +113,7 @@ func sampleProcesses(pids []int) (processSample, error) {
 		total.RSSBytes += sample.RSSBytes
 		total.PeakBytes += sample.PeakBytes
 		total.Threads += sample.Threads
+		total.NodeRSSBytes = append(total.NodeRSSBytes, sample.RSSBytes)
 	}
 	return total, nil
 }

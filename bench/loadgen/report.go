@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -53,6 +54,16 @@ func server(value func(r *result) float64) func(r *result) (float64, bool) {
 	}
 }
 
+// maxNodeKiB reads the largest of a per-node figure, in KiB.
+func maxNodeKiB(perNode func(r *result) []float64) func(r *result) (float64, bool) {
+	return func(r *result) (float64, bool) {
+		if nodes := perNode(r); len(nodes) > 0 {
+			return slices.Max(nodes) / 1024, true
+		}
+		return 0, false
+	}
+}
+
 func orders(value func(s orderStats) uint64) func(r *result) (float64, bool) {
 	return func(r *result) (float64, bool) {
 		if r.PublishedOrders == 0 {
@@ -83,6 +94,7 @@ var metrics = []metric{
 	{"orders misrouted", orders(func(s orderStats) uint64 { return s.Misrouted }), "%.0f"},
 	{"orders out of order", orders(func(s orderStats) uint64 { return s.OutOfOrder }), "%.0f"},
 	{"deliveries/s", func(r *result) (float64, bool) { return r.DeliveriesPerSec, true }, "%.0f"},
+	{"order latency p99 ms", func(r *result) (float64, bool) { return quantileMS(r.Fleet.OrderLatency, 0.99) }, "%.2f"},
 	{"latency p50 ms", latency(0.5), "%.2f"},
 	{"latency p90 ms", latency(0.9), "%.2f"},
 	{"latency p99 ms", latency(0.99), "%.2f"},
@@ -92,6 +104,11 @@ var metrics = []metric{
 	{"server CPU % (1 core)", server(func(r *result) float64 { return r.ServerCPUPercent }), "%.1f"},
 	{"server RSS MiB (end)", server(func(r *result) float64 { return float64(r.ServerWindowEnd.RSSBytes) / (1 << 20) }), "%.1f"},
 	{"server RSS KiB / conn", server(func(r *result) float64 { return r.ServerRSSPerConn / 1024 }), "%.1f"},
+	{"server RSS KiB / conn, max node", maxNodeKiB(func(r *result) []float64 { return r.NodeRSSPerConn }), "%.1f"},
+	{"server RSS KiB / conn, idle", func(r *result) (float64, bool) { return r.IdleRSSPerConn / 1024, r.ServerIdle != nil }, "%.1f"},
+	{"server RSS KiB / conn, idle, max node", maxNodeKiB(func(r *result) []float64 { return r.NodeIdleRSSPerConn }), "%.1f"},
+	{"server RSS MiB (baseline)", func(r *result) (float64, bool) { return mebibytes(r.ServerBaseline) }, "%.1f"},
+	{"server RSS MiB after close", func(r *result) (float64, bool) { return mebibytes(r.ServerAfterClose) }, "%.1f"},
 	{"server CPU ms / connect", server(func(r *result) float64 { return r.ServerCPUPerConnectMS }), "%.3f"},
 	{"loadgen CPU-s (window)", func(r *result) (float64, bool) { return r.LoadgenCPUSeconds, true }, "%.2f"},
 }

@@ -26,6 +26,8 @@ type result struct {
 	ServerConnected   *processSample `json:"server_connected,omitempty"`
 	ServerWindowStart *processSample `json:"server_window_start,omitempty"`
 	ServerWindowEnd   *processSample `json:"server_window_end,omitempty"`
+	ServerAfterClose  *processSample `json:"server_after_close,omitempty"` // -after-close
+	ServerIdle        *processSample `json:"server_idle,omitempty"`        // -idle-settle
 
 	ServerCPUPerMillion   float64 `json:"server_cpu_seconds_per_million_deliveries"`
 	ServerCPUPercent      float64 `json:"server_cpu_percent"` // of one core, in the window
@@ -34,6 +36,13 @@ type result struct {
 	LoadgenCPUSeconds     float64 `json:"loadgen_cpu_seconds"` // in the window, children included
 
 	Storm *stormOutcome `json:"storm,omitempty"` // runs with -kill-after
+
+	// NodeRSSPerConn is ServerRSSPerConn of each server process (-server-pid
+	// order), over the clients connected to its -target (same order); the
+	// Idle figures are the same from ServerIdle.
+	NodeRSSPerConn     []float64 `json:"node_rss_bytes_per_connection,omitempty"`
+	IdleRSSPerConn     float64   `json:"idle_rss_bytes_per_connection,omitempty"`
+	NodeIdleRSSPerConn []float64 `json:"node_idle_rss_bytes_per_connection,omitempty"`
 }
 
 // fleetHandle is a fleet as the controller drives it: in this process, or in
@@ -129,6 +138,10 @@ func run(ctx context.Context, c config, progress io.Writer) (*result, error) {
 	stopProgress()
 	out.RampSeconds = time.Since(rampStart).Seconds()
 	out.ServerConnected = sampleServer()
+	if c.IdleSettle > 0 {
+		time.Sleep(c.IdleSettle)
+		out.ServerIdle = sampleServer()
+	}
 
 	feedStart := time.Now().Add(50 * time.Millisecond)
 	windowStart := feedStart.Add(c.Warmup)
@@ -178,6 +191,10 @@ func run(ctx context.Context, c config, progress io.Writer) (*result, error) {
 		case fleetResult := <-results:
 			out.Fleet.merge(fleetResult)
 		}
+	}
+	if c.AfterClose > 0 {
+		time.Sleep(c.AfterClose)
+		out.ServerAfterClose = sampleServer()
 	}
 	out.summarize(loadgenStart, loadgenEnd)
 	if out.Storm != nil {
@@ -241,7 +258,28 @@ func (r *result) summarize(loadgenStart, loadgenEnd processSample) {
 		connections := float64(r.Fleet.Connected)
 		r.ServerRSSPerConn = float64(r.ServerConnected.RSSBytes-r.ServerBaseline.RSSBytes) / connections
 		r.ServerCPUPerConnectMS = 1000 * (r.ServerConnected.CPUSeconds - r.ServerBaseline.CPUSeconds) / connections
+		r.NodeRSSPerConn = r.rssPerConnPerNode(r.ServerConnected)
+		if r.ServerIdle != nil {
+			r.IdleRSSPerConn = float64(r.ServerIdle.RSSBytes-r.ServerBaseline.RSSBytes) / connections
+			r.NodeIdleRSSPerConn = r.rssPerConnPerNode(r.ServerIdle)
+		}
 	}
+}
+
+// rssPerConnPerNode returns each server's RSS growth over its baseline per
+// client connected to it, when there are several.
+func (r *result) rssPerConnPerNode(sample *processSample) []float64 {
+	nodes := sample.NodeRSSBytes
+	if len(nodes) < 2 || len(nodes) != len(r.Config.Targets) || len(nodes) != len(r.ServerBaseline.NodeRSSBytes) {
+		return nil
+	}
+	var perNode []float64
+	for node, target := range r.Config.Targets {
+		if connected := r.Fleet.ConnectedByTarget[target]; connected > 0 {
+			perNode = append(perNode, float64(nodes[node]-r.ServerBaseline.NodeRSSBytes[node])/float64(connected))
+		}
+	}
+	return perNode
 }
 
 // startProgress prints a line every interval until the returned func runs.
