@@ -128,14 +128,26 @@ func (s *shard) deliver(events []shardEvent) {
 		if event.record {
 			s.history.record(event.userID, event.stream, event.id, event.frame, now)
 		}
+		// msgpack.go: the translation is built once for all the user's msgpack sockets.
+		var translation *outboundFrame
+		translated := false
 		for _, c := range s.users[event.userID] {
 			c.mu.Lock()
-			wants := c.wants(event.stream)
+			wants, parser := c.wants(event.stream), c.parser
 			c.mu.Unlock()
 			if !wants {
 				continue
 			}
-			if !c.enqueueUser(event.frame, event.key) {
+			frame := event.frame
+			if parser == parserMsgpack {
+				if !translated {
+					translation, translated = s.engine.msgpackFrame(event.frame, true), true
+				}
+				if frame = translation; frame == nil {
+					continue
+				}
+			}
+			if !c.enqueueUser(frame, event.key) {
 				s.closing = append(s.closing, c)
 				continue
 			}
