@@ -252,27 +252,25 @@ func appendMsgpackNumber(dst []byte, text []byte) []byte {
 	return binary.BigEndian.AppendUint64(dst, math.Float64bits(value))
 }
 
-// parseJSONInteger reads a JSON number made of an optional '-' and at most
-// 18 digits (so it fits int64 without checks); ok is false for anything else.
+// parseJSONInteger reads a JSON number made of an optional '-' and digits
+// that fits int64; ok is false for anything else. Such an integer is
+// written exactly: JavaScript rounds one past 2^53 when it parses it, and
+// rounds the msgpack integer the same way when it decodes it.
 func parseJSONInteger(text []byte) (int64, bool) {
 	digits := text
 	if len(digits) > 0 && digits[0] == '-' {
 		digits = digits[1:]
 	}
-	if len(digits) == 0 || len(digits) > 18 {
+	if len(digits) == 0 || len(digits) > 19 {
 		return 0, false
 	}
-	var value int64
 	for _, c := range digits {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		value = value*10 + int64(c-'0')
 	}
-	if len(digits) != len(text) {
-		value = -value
-	}
-	return value, true
+	value, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(text), len(text)), 10, 64)
+	return value, err == nil
 }
 
 // appendMsgpackInt appends n in the smallest msgpack integer format, as
