@@ -293,7 +293,8 @@ func BenchmarkFanoutMixedParsers(b *testing.B) {
 					subscribe(b, e, c, "S000")
 				}
 				ring := e.ring("S000", false)
-				payload := []byte(`{"symbol":"S000","bid":64000.5,"ask":64001.25,"ts":1700000000000}`)
+				// The tick shape docs/protocol.md documents.
+				payload := []byte(`{"symbol":"S000","price":50000.5,"volume":1000000,"high24h":51000,"low24h":49000,"change24h":500,"changePercent24h":1.01,"timestamp":1700000000000}`)
 				s := e.shards[0]
 				events := make([]shardEvent, 1)
 				deliveriesBefore := e.Stats().Deliveries
