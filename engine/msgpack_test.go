@@ -280,7 +280,7 @@ func TestMsgpackUntranslatableFrameIsLeftOut(t *testing.T) {
 // should stay close. bytes/delivery is what the sockets were given.
 func BenchmarkFanoutMixedParsers(b *testing.B) {
 	for _, subs := range []int{1000, 10000} {
-		for _, msgpackShare := range []int{0, 50} {
+		for _, msgpackShare := range []int{0, 50, 100} {
 			b.Run(fmt.Sprintf("subs=%d/msgpack=%d%%", subs, msgpackShare), func(b *testing.B) {
 				e := newTestEngine(b, Config{Shards: 1})
 				sinks := make([]*countingSink, subs)
