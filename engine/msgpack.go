@@ -161,18 +161,34 @@ func (r *symbolRing) msgpackAt(engine *Engine, seq uint64, frame *outboundFrame)
 }
 
 // appendMsgpackSince is appendSince for a msgpack socket: the same ticks,
-// as their translations.
+// as their translations. It walks the ring itself rather than translating
+// appendSince's result: a tick already translated costs one more atomic
+// load than for a JSON socket.
 func (r *symbolRing) appendMsgpackSince(engine *Engine, frames []*outboundFrame, lastSeq uint64) ([]*outboundFrame, uint64, uint64) {
-	start := len(frames)
-	frames, lastSeq, skipped := r.appendSince(frames, lastSeq)
-	kept := frames[:start]
-	for _, frame := range frames[start:] {
-		if translation := r.msgpackAt(engine, frame.seq, frame); translation != nil {
-			kept = append(kept, translation)
-		} else {
-			skipped++
-		}
+	seq := r.seq.Load()
+	if seq <= lastSeq {
+		return frames, lastSeq, 0
 	}
-	clear(frames[len(kept):])
-	return kept, lastSeq, skipped
+	from := lastSeq + 1
+	var skipped uint64
+	if seq-lastSeq > ringSize {
+		skipped = seq - from
+		from = seq
+	}
+	for s := from; s <= seq; s++ {
+		frame := r.slots[s%ringSize].Load()
+		if frame == nil || frame.seq != s {
+			skipped++
+			continue
+		}
+		translation := r.msgpack[s%ringSize].Load()
+		if translation == nil || translation.seq != s {
+			if translation = r.msgpackAt(engine, s, frame); translation == nil {
+				skipped++
+				continue
+			}
+		}
+		frames = append(frames, translation)
+	}
+	return frames, seq, skipped
 }
