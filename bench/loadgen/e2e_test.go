@@ -190,7 +190,8 @@ func TestEndToEndGatewayMsgpack(t *testing.T) {
 	}
 	port := redistest.FreePort(t)
 	command := exec.Command(binary, "serve")
-	command.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "REDIS_URL="+redisURL, "JWT_SECRET=e2e-secret")
+	command.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "REDIS_URL="+redisURL, "JWT_SECRET=e2e-secret",
+		"DEMO_FEED=false", "LOG_DIR="+filepath.Join(t.TempDir(), "logs"))
 	startProcess(t, command)
 	waitHealthy(t, port)
 
