@@ -32,6 +32,11 @@ type shard struct {
 	closing []*clientConn
 	tally   burstTally
 
+	// lastTranslation is the msgpack translation of the last queued frame
+	// a msgpack socket of this shard collected (msgpack.go), so that a frame
+	// queued to many sockets is translated once per burst.
+	lastTranslation atomic.Pointer[translationPair]
+
 	deliveries [deliveryKinds]atomic.Uint64 // frames handed to sockets, by Frame.stream
 	sentBytes  atomic.Uint64                // bytes the sockets took
 	conflated  atomic.Uint64                // ticks skipped by conflation

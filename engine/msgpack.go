@@ -21,8 +21,10 @@ import (
 //     second slot of its ring position (symbolRing.msgpackAt);
 //   - a user message: by the shard worker, once per message for all the
 //     user's msgpack sockets (shard.deliver);
-//   - everything else (acks, errors, CONNECT answers, replays): when the
-//     socket collects it (collectLocked), as it is that socket's alone.
+//   - everything else (acks, errors, CONNECT answers, replays, frames
+//     queued to many sockets by other paths): when a socket collects it
+//     (collectLocked); the shard remembers its last translation, so a
+//     frame queued to many of its sockets is translated once.
 // Engine.IO packets (open, ping, noop, close) are the same for both.
 
 // clientParser is the Socket.IO parser a connection's client uses.
@@ -124,13 +126,35 @@ func (e *Engine) msgpackFrame(frame *outboundFrame, takeStamp bool) *outboundFra
 }
 
 // forParserLocked returns what of frame goes to c: frame itself for a JSON
-// socket, its translation (built now) for a msgpack one, nil when there is
-// none. Called with c.mu held.
+// socket, its translation for a msgpack one, nil when there is none.
+// Called with c.mu held.
 func (c *clientConn) forParserLocked(frame *outboundFrame) *outboundFrame {
 	if c.parser != parserMsgpack || !frame.translatable() {
 		return frame
 	}
-	return c.engine.msgpackFrame(frame, true)
+	if c.shard == nil {
+		return c.engine.msgpackFrame(frame, true)
+	}
+	return c.shard.translation(frame)
+}
+
+// translationPair is a queued frame and its msgpack translation.
+type translationPair struct{ source, translation *outboundFrame }
+
+// translation returns frame's msgpack translation, reusing the shard's
+// last one when it is frame's: a frame queued to many sockets of the shard
+// (an emitted broadcast, a replay) is then translated once, not per socket.
+// The pair holds its source, so the address cannot be reused while it is
+// remembered. Safe for concurrent use.
+func (s *shard) translation(frame *outboundFrame) *outboundFrame {
+	if last := s.lastTranslation.Load(); last != nil && last.source == frame {
+		return last.translation
+	}
+	translation := s.engine.msgpackFrame(frame, true)
+	if translation != nil {
+		s.lastTranslation.Store(&translationPair{source: frame, translation: translation})
+	}
+	return translation
 }
 
 // msgpackAt returns the msgpack translation of frame, the ring's frame at

@@ -174,6 +174,23 @@ func TestMixedParsersShareOneFramePerParser(t *testing.T) {
 	e.PublishUser(StreamOrders, "both", []byte(order))
 	e.deliverPending(context.Background())
 	check("order", canonicalJSON(t, `["order:update",`+order+`]`))
+
+	// A frame queued to many sockets by a path of its own (as an emitted
+	// broadcast is): translated when collected, once for the shard.
+	broadcast := newTextFrame(wire.AppendEvent(nil, "/", "news", []byte(`{"headline":"hi","n":1}`)))
+	s.mu.Lock()
+	var everyone []*clientConn
+	for _, sockets := range s.users {
+		everyone = append(everyone, sockets...)
+	}
+	s.mu.Unlock()
+	for _, c := range everyone {
+		if !c.enqueueUser(broadcast, 0) {
+			t.Fatal("enqueue failed")
+		}
+		c.flush()
+	}
+	check("broadcast", canonicalJSON(t, `["news",{"headline":"hi","n":1}]`))
 }
 
 // TestMsgpackRingTranslationIsPerPosition checks msgpackAt: built once per
