@@ -87,6 +87,7 @@ type clientConn struct {
 	pendingBytes int            // guarded by mu; user bytes queued or in flight
 	subs         []subscription // guarded by mu (and shard.mu to change)
 	streams      uint8          // guarded by mu (and shard.mu to change); bit per Stream
+	parser       clientParser   // guarded by mu; set by the reader at the first Socket.IO packet (msgpack.go)
 	connected    bool           // guarded by mu; joined namespace "/"
 	socketID     string         // guarded by mu
 	userID       string         // guarded by mu; set at CONNECT
@@ -224,9 +225,11 @@ func (c *clientConn) collectLocked(scratch *flushScratch) (userBytes int) {
 	scratch.frames = scratch.frames[:0]
 	if c.queue != nil {
 		for _, entry := range c.queue.items {
-			scratch.frames = append(scratch.frames, entry.frame)
 			if entry.user {
 				userBytes += entry.frame.Len()
+			}
+			if frame := c.forParserLocked(entry.frame); frame != nil {
+				scratch.frames = append(scratch.frames, frame)
 			}
 		}
 		c.releaseQueueLocked()
@@ -248,7 +251,11 @@ func (c *clientConn) collectTicksLocked(scratch *flushScratch) {
 	for i := range c.subs {
 		sub := &c.subs[i]
 		var lost uint64
-		scratch.frames, sub.lastSeq, lost = sub.ring.appendSince(scratch.frames, sub.lastSeq)
+		if c.parser == parserMsgpack {
+			scratch.frames, sub.lastSeq, lost = sub.ring.appendMsgpackSince(c.engine, scratch.frames, sub.lastSeq)
+		} else {
+			scratch.frames, sub.lastSeq, lost = sub.ring.appendSince(scratch.frames, sub.lastSeq)
+		}
 		skipped += lost
 	}
 	if skipped > 0 && c.shard != nil {

@@ -20,7 +20,9 @@
 // One timer wheel (wheel.go, timers.go) serves every connection's heartbeat,
 // connect and handshake timeouts and token expiry. Socket.IO packets are
 // handled in socket.go: CONNECT with JWT authentication (package auth), the
-// client events and their acks. An Application (application.go, set with
+// client events and their acks. Clients on socket.io-msgpack-parser are
+// told apart by their first packet and get every packet translated, built
+// once per message and parser (msgpack.go). An Application (application.go, set with
 // WithApplication) may serve sessions instead, at the paths it names: the
 // protocol test server in bench/conformance plugs its echo in that way.
 //

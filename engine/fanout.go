@@ -32,6 +32,11 @@ type shard struct {
 	closing []*clientConn
 	tally   burstTally
 
+	// lastTranslation is the msgpack translation of the last queued frame
+	// a msgpack socket of this shard collected (msgpack.go), so that a frame
+	// queued to many sockets is translated once per burst.
+	lastTranslation atomic.Pointer[translationPair]
+
 	deliveries [deliveryKinds]atomic.Uint64 // frames handed to sockets, by Frame.stream
 	sentBytes  atomic.Uint64                // bytes the sockets took
 	conflated  atomic.Uint64                // ticks skipped by conflation
@@ -134,14 +139,26 @@ func (s *shard) deliver(events []shardEvent) {
 		if event.record {
 			s.history.record(event.userID, event.stream, event.id, event.frame, now)
 		}
+		// msgpack.go: the translation is built once for all the user's msgpack sockets.
+		var translation *outboundFrame
+		translated := false
 		for _, c := range s.users[event.userID] {
 			c.mu.Lock()
-			wants := c.wants(event.stream)
+			wants, parser := c.wants(event.stream), c.parser
 			c.mu.Unlock()
 			if !wants {
 				continue
 			}
-			if !c.enqueueUser(event.frame, event.key) {
+			frame := event.frame
+			if parser == parserMsgpack {
+				if !translated {
+					translation, translated = s.engine.msgpackFrame(event.frame, true), true
+				}
+				if frame = translation; frame == nil {
+					continue
+				}
+			}
+			if !c.enqueueUser(frame, event.key) {
 				s.closing = append(s.closing, c)
 				continue
 			}

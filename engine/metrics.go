@@ -30,6 +30,10 @@ type metrics struct {
 	pendingBytes     atomic.Int64 // user bytes queued or in flight, all sockets
 	writers          atomic.Int64 // writer goroutines (writeSlowly) running
 
+	// msgpackUntranslatable counts server packets left out for msgpack
+	// sockets because they could not be translated (msgpack.go).
+	msgpackUntranslatable atomic.Uint64
+
 	labelledMu sync.Mutex
 	labelled   map[[2]string]*atomic.Uint64 // guarded by labelledMu; {metric, label} -> count
 }
@@ -103,6 +107,7 @@ var (
 	descDisconnects      = prometheus.NewDesc("protrader5_disconnects_total", "Connections ended, by reason (slow_consumer, write_timeout, ping_timeout, ...).", []string{"reason"}, nil)
 	descUnknownEvents    = prometheus.NewDesc("protrader5_unknown_events_total", "Client events ignored because their name is unknown.", nil, nil)
 	descProtocol         = prometheus.NewDesc("protrader5_protocol_errors_total", "Malformed Socket.IO packets received.", nil, nil)
+	descMsgpackDropped   = prometheus.NewDesc("protrader5_msgpack_untranslatable_total", "Server packets left out for msgpack clients because they could not be translated.", nil, nil)
 	descTokenExpiries    = prometheus.NewDesc("protrader5_token_expiries_total", "Sockets disconnected because their token expired.", nil, nil)
 	descHTTPConns        = prometheus.NewDesc("protrader5_http_connections", "Plain HTTP connections (probes, scrapes, long-polling) held by net/http.", nil, nil)
 	descPolling          = prometheus.NewDesc("protrader5_polling_sessions", "Long-polling sessions known by id.", nil, nil)
@@ -135,7 +140,7 @@ var (
 
 func (c engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, desc := range []*prometheus.Desc{descConnections, descSockets, descSubscriptions, descSymbols, descAccepted, descUpgrades,
-		descDeliveries, descConflated, descTicks, descUserMessages, descDisconnects, descUnknownEvents, descProtocol, descTokenExpiries,
+		descDeliveries, descConflated, descTicks, descUserMessages, descDisconnects, descUnknownEvents, descProtocol, descMsgpackDropped, descTokenExpiries,
 		descHTTPConns, descPolling, descTimerEntries, descReplayed, descHistory, descHistoryBytes, descLiveSessions, descSymbolsFull, descSnapshotsSkip,
 		descStreamDeliveries, descSentBytes, descPendingBytes, descWriters, descUsers, descTransports, descLatency, descBursts} {
 		ch <- desc
@@ -206,6 +211,7 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descUnknownEvents, m.unknownEvents.Load())
 	counter(descProtocol, m.protocolErrors.Load())
+	counter(descMsgpackDropped, m.msgpackUntranslatable.Load())
 	counter(descTokenExpiries, m.tokenExpiries.Load())
 	gauge(descHTTPConns, float64(m.httpConnections.Load()))
 	gauge(descPolling, float64(e.pollingSessions()))

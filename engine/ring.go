@@ -19,6 +19,9 @@ type symbolRing struct {
 
 	seq   atomic.Uint64 // sequence of the newest frame; 0 = no tick yet
 	slots [ringSize]atomic.Pointer[outboundFrame]
+	// msgpack holds the msgpack translations of slots, built on first use
+	// (msgpackAt); each carries the seq of the frame it translates.
+	msgpack [ringSize]atomic.Pointer[outboundFrame]
 
 	writeMu sync.Mutex // serializes writers only
 

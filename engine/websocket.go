@@ -169,11 +169,25 @@ func (e *Engine) handlePacket(c *clientConn, packet wire.Packet) bool {
 			}
 			return true
 		}
+		if packet.Binary && c.parser != parserJSON && c.pendingAttachments == 0 {
+			// msgpack.go: a binary first packet means the msgpack parser.
+			if !e.handleMsgpackMessage(c, packet.Data) {
+				return e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)
+			}
+			return true
+		}
 		if packet.Binary {
 			if !e.handleBinary(c) {
 				return e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)
 			}
 			return true
+		}
+		switch c.parser {
+		case parserUnknown:
+			c.setParser(parserJSON)
+		case parserMsgpack:
+			// That parser sends every packet as binary.
+			return e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)
 		}
 		if !e.handleMessage(c, packet.Data) {
 			return e.closeProtocol(c, wire.CloseProtocolError, reasonProtocolError)

@@ -16,6 +16,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/protrader5/ws-gateway/wire"
 )
 
 // maxFramePayload bounds what one client buffers for a frame; the servers'
@@ -31,6 +33,11 @@ type client struct {
 	symbols []int  // symbol indices, in subscription slot order
 	orders  bool
 	stalled bool
+	// msgpack: the client speaks socket.io-msgpack-parser's binary packets,
+	// translated to and from the JSON text form at the socket (translated
+	// holds the last translation).
+	msgpack    bool
+	translated []byte
 	// receiveBuffer, when not zero, is the socket's SO_RCVBUF, set before
 	// connecting so the kernel never advertises a larger window: a client
 	// that stops reading then backs the server up within a few frames.
@@ -125,6 +132,14 @@ func (c *client) readMessage() (inboundMessage, error) {
 		if err != nil {
 			return inboundMessage{}, err
 		}
+		if opcode == ws.OpBinary && c.msgpack {
+			text, err := wire.DecodeMsgpackSocketPacket(append(c.translated[:0], '4'), payload, 4*maxFramePayload)
+			if err != nil {
+				return inboundMessage{}, fmt.Errorf("loadgen: msgpack packet: %w", err)
+			}
+			c.translated = text
+			opcode, payload = ws.OpText, text
+		}
 		if opcode != ws.OpText {
 			continue
 		}
@@ -143,6 +158,13 @@ func (c *client) readMessage() (inboundMessage, error) {
 }
 
 func (c *client) send(text string) error {
+	if c.msgpack && len(text) > 1 && text[0] == '4' {
+		packet, err := wire.AppendMsgpackSocketPacket(nil, []byte(text[1:]))
+		if err != nil {
+			return err
+		}
+		return wsutil.WriteClientBinary(c.conn, packet)
+	}
 	return wsutil.WriteClientText(c.conn, []byte(text))
 }
 

@@ -35,6 +35,10 @@ type config struct {
 	// (field data) instead of publishing them on the channel.
 	OrdersStream bool `json:"orders_stream"`
 
+	// MsgpackFraction of the clients use socket.io-msgpack-parser's
+	// packets instead of JSON ones (spread like stalled clients).
+	MsgpackFraction float64 `json:"msgpack_fraction"`
+
 	// Reconnect: a client whose connection drops comes back, as the stock
 	// client does (delay doubling from ReconnectDelay to ReconnectDelayMax,
 	// ±50 %), with its pid and offset, trying every target in turn.
@@ -83,6 +87,8 @@ func (c *config) validate() error {
 		return errors.New("loadgen: rates must be >= 0")
 	case c.StalledPercent < 0 || c.StalledPercent > 100:
 		return errors.New("loadgen: -stalled-percent must be in [0,100]")
+	case c.MsgpackFraction < 0 || c.MsgpackFraction > 1:
+		return errors.New("loadgen: -msgpack-fraction must be in [0,1]")
 	case c.Procs < 1:
 		return errors.New("loadgen: -procs must be >= 1")
 	case c.Duration <= 0:
@@ -170,6 +176,12 @@ func (c *config) isStalled(index int) bool {
 	}
 	share := c.StalledPercent / 100
 	return int(float64(index+1)*share) != int(float64(index)*share)
+}
+
+// usesMsgpack tells whether client index speaks the msgpack parser's
+// packets: spread evenly, like isStalled.
+func (c *config) usesMsgpack(index int) bool {
+	return c.MsgpackFraction > 0 && int(float64(index+1)*c.MsgpackFraction) != int(float64(index)*c.MsgpackFraction)
 }
 
 func userID(index int) string { return "u" + itoa(index) }

@@ -178,3 +178,29 @@ func TestEndToEndNodeReference(t *testing.T) {
 	}
 	checkComplete(t, outcome, true)
 }
+
+// TestEndToEndGatewayMsgpack runs half of the clients on the msgpack
+// parser's packets against the gateway: every tick and order still
+// arrives once and in order.
+func TestEndToEndGatewayMsgpack(t *testing.T) {
+	redisURL := redistest.URL(t, redistest.Required())
+	binary := filepath.Join(t.TempDir(), "protrader5-ws")
+	if output, err := exec.Command("go", "build", "-o", binary, "../../cmd/protrader5-ws").CombinedOutput(); err != nil {
+		t.Fatalf("go build gateway: %v\n%s", err, output)
+	}
+	port := redistest.FreePort(t)
+	command := exec.Command(binary, "serve")
+	command.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "REDIS_URL="+redisURL, "JWT_SECRET=e2e-secret",
+		"DEMO_FEED=false", "LOG_DIR="+filepath.Join(t.TempDir(), "logs"))
+	startProcess(t, command)
+	waitHealthy(t, port)
+
+	c := smallConfig(redisURL, port, command.Process.Pid)
+	c.OrdersRate = 100
+	c.MsgpackFraction = 0.5
+	outcome, err := run(context.Background(), c, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkComplete(t, outcome, true)
+}

@@ -148,6 +148,7 @@ func newFleet(c *config) *fleet {
 			symbols:   symbols,
 			orders:    c.ordersOf(index),
 			stalled:   c.isStalled(index),
+			msgpack:   c.usesMsgpack(index),
 			sequences: newSequenceChecker(len(symbols)),
 			lastOrder: -1,
 		})

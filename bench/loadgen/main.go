@@ -96,6 +96,7 @@ func parseFlags(arguments []string) (config, bool, string, error) {
 	flags.BoolVar(&c.Orders, "orders", false, "clients also subscribe to their orders")
 	flags.Float64Var(&c.OrdersRate, "orders-rate", 0, "order updates per second over all users (implies -orders)")
 	flags.Float64Var(&c.StalledPercent, "stalled-percent", 0, "share of clients that stop reading after subscribing")
+	flags.Float64Var(&c.MsgpackFraction, "msgpack-fraction", 0, "share of clients (0 to 1) that use socket.io-msgpack-parser packets")
 	flags.IntVar(&c.Procs, "procs", 1, "client processes (each holds at most ~19,000 sockets)")
 	flags.DurationVar(&c.Warmup, "warmup", 2*time.Second, "publishing before the measurement window")
 	flags.DurationVar(&c.Duration, "duration", 10*time.Second, "measurement window")
