@@ -42,7 +42,11 @@ type queued struct {
 type subscription struct {
 	ring    *symbolRing
 	lastSeq uint64 // newest tick delivered (or given up on)
-	slot    int32  // index in shard.subscribers[ring]
+	// slot is the index in shard.subscribers[ring], or in the members of
+	// the shard's bucket of throttle when throttled (throttle.go).
+	slot     int32
+	throttle uint16 // milliseconds between ticks; 0 = every tick
+	due      bool   // throttled: the next flush sends the newest tick
 }
 
 // clientConn is one client connection. Its fields are small on purpose: an idle
@@ -242,11 +246,19 @@ func (c *clientConn) collectLocked(scratch *flushScratch) (userBytes int) {
 }
 
 // collectTicksLocked appends the market frames newer than each
-// subscription's last delivery.
+// subscription's last delivery; for a throttled one, only the newest, and
+// only when its window has ended.
 func (c *clientConn) collectTicksLocked(scratch *flushScratch) {
 	var skipped uint64
 	for i := range c.subs {
 		sub := &c.subs[i]
+		if sub.throttle != 0 {
+			if sub.due {
+				scratch.frames, sub.lastSeq = sub.ring.appendLatest(scratch.frames, sub.lastSeq)
+				sub.due = false
+			}
+			continue
+		}
 		var lost uint64
 		scratch.frames, sub.lastSeq, lost = sub.ring.appendSince(scratch.frames, sub.lastSeq)
 		skipped += lost

@@ -244,6 +244,11 @@ type Stats struct {
 	Deliveries      uint64
 	Conflated       uint64
 	Disconnects     map[string]uint64
+	// ThrottledSubscriptions are the subscriptions in throttle buckets;
+	// ThrottleTimers the shards whose throttle timer is running (one
+	// each at most, whatever the number of throttled subscriptions).
+	ThrottledSubscriptions int64
+	ThrottleTimers         int
 }
 
 // Stats returns the engine's counters now.
@@ -261,6 +266,10 @@ func (e *Engine) Stats() Stats {
 			stats.Deliveries += s.deliveries[kind].Load()
 		}
 		stats.Conflated += s.conflated.Load()
+		stats.ThrottledSubscriptions += s.throttled.Load()
+		if s.timerArmed.Load() {
+			stats.ThrottleTimers++
+		}
 	}
 	for reason := closeReason(0); reason < closeReasonCount; reason++ {
 		if n := e.metrics.disconnects[reason].Load(); n > 0 {
