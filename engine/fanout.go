@@ -95,7 +95,7 @@ func (s *shard) run(done <-chan struct{}) {
 		select {
 		case <-s.wake:
 		case <-timer.timer.C:
-			timer.armedAt = 0 // fired: set re-arms it even for the same time
+			timer.fired()
 		case <-done:
 			return
 		}

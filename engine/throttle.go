@@ -189,7 +189,7 @@ func (s *shard) wakeUp() {
 // throttleTimer is the shard worker's one timer for its throttle buckets.
 type throttleTimer struct {
 	timer   *time.Timer
-	armedAt int64        // when it fires, Unix nanoseconds; 0 = stopped
+	armedAt int64        // when it fires (monotonicNow); 0 = stopped, -1 = fired
 	armed   *atomic.Bool // the shard's view of it, for Stats
 }
 
@@ -198,6 +198,10 @@ func newThrottleTimer(armed *atomic.Bool) *throttleTimer {
 	timer.Stop()
 	return &throttleTimer{timer: timer, armed: armed}
 }
+
+// fired records that the timer fired: the next set arms it again, even
+// for the same time.
+func (t *throttleTimer) fired() { t.armedAt = -1 }
 
 // set makes the timer fire at at, or stops it when at is 0.
 func (t *throttleTimer) set(at int64) {
