@@ -23,14 +23,18 @@ type config struct {
 	Orders         bool          `json:"orders"`
 	OrdersRate     float64       `json:"orders_rate"` // order updates per second, all users
 	StalledPercent float64       `json:"stalled_percent"`
-	Procs          int           `json:"procs"`
-	Warmup         time.Duration `json:"warmup"`
-	Duration       time.Duration `json:"duration"`
-	Drain          time.Duration `json:"drain"`
-	Progress       time.Duration `json:"progress"`
-	RedisURL       string        `json:"redis_url"`
-	ServerPIDs     []int         `json:"server_pids"`
-	RunID          int64         `json:"run_id"`
+	// ThrottleFraction of the clients, spread evenly, subscribe with
+	// throttleMs ThrottleMs: at most one tick per symbol per interval.
+	ThrottleFraction float64       `json:"throttle_fraction"`
+	ThrottleMs       int           `json:"throttle_ms"`
+	Procs            int           `json:"procs"`
+	Warmup           time.Duration `json:"warmup"`
+	Duration         time.Duration `json:"duration"`
+	Drain            time.Duration `json:"drain"`
+	Progress         time.Duration `json:"progress"`
+	RedisURL         string        `json:"redis_url"`
+	ServerPIDs       []int         `json:"server_pids"`
+	RunID            int64         `json:"run_id"`
 	// OrdersStream appends order updates to the order:updates stream
 	// (field data) instead of publishing them on the channel.
 	OrdersStream bool `json:"orders_stream"`
@@ -76,6 +80,10 @@ func (c *config) validate() error {
 		return errors.New("loadgen: rates must be >= 0")
 	case c.StalledPercent < 0 || c.StalledPercent > 100:
 		return errors.New("loadgen: -stalled-percent must be in [0,100]")
+	case c.ThrottleFraction < 0 || c.ThrottleFraction > 1:
+		return errors.New("loadgen: -throttle-fraction must be in [0,1]")
+	case c.ThrottleFraction > 0 && c.ThrottleMs <= 0:
+		return errors.New("loadgen: -throttle-fraction needs -throttle-ms > 0")
 	case c.Procs < 1:
 		return errors.New("loadgen: -procs must be >= 1")
 	case c.Duration <= 0:
@@ -163,6 +171,18 @@ func (c *config) isStalled(index int) bool {
 	}
 	share := c.StalledPercent / 100
 	return int(float64(index+1)*share) != int(float64(index)*share)
+}
+
+// throttleOf returns the throttleMs client index subscribes with, 0 for
+// every tick: ThrottleFraction of every stretch of clients are throttled.
+func (c *config) throttleOf(index int) int {
+	if c.ThrottleFraction <= 0 {
+		return 0
+	}
+	if int(float64(index+1)*c.ThrottleFraction) == int(float64(index)*c.ThrottleFraction) {
+		return 0
+	}
+	return c.ThrottleMs
 }
 
 func userID(index int) string { return "u" + itoa(index) }

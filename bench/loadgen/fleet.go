@@ -19,6 +19,8 @@ const latencyShards = 16
 
 type latencyShard struct {
 	ticks            Histogram
+	throttledTicks   Histogram // ticks of throttled clients, apart from ticks
+	throttledWindow  atomic.Uint64
 	received         atomic.Uint64
 	advanced         atomic.Uint64 // see fleet.advanced
 	windowDeliveries atomic.Uint64
@@ -28,22 +30,27 @@ type latencyShard struct {
 // fleetResult is what one process's clients measured. Children send it to
 // the parent as JSON; merge is exact (histograms included).
 type fleetResult struct {
-	Clients           int            `json:"clients"`
-	Stalled           int            `json:"stalled"`
-	Connected         int            `json:"connected"`
-	Failed            int            `json:"failed"`
-	FailReasons       map[string]int `json:"fail_reasons"`
-	ConnectTime       *Histogram     `json:"connect_time"`
-	Disconnected      int            `json:"disconnected"` // reading clients the server closed early
-	Ticks             sequenceStats  `json:"ticks"`
-	ForeignMessages   uint64         `json:"foreign_messages"` // from another run or unparsable
-	WindowDeliveries  uint64         `json:"window_deliveries"`
-	TickLatency       *Histogram     `json:"tick_latency"`
-	Orders            orderStats     `json:"orders"`
-	OrderLatency      *Histogram     `json:"order_latency"`
-	ClientRatioMin    float64        `json:"client_ratio_min"`   // lowest per-client in-order/expected
-	ClientsIncomplete int            `json:"clients_incomplete"` // reading clients below ratio 1
-	Reconnects        reconnectStats `json:"reconnects"`
+	Clients int `json:"clients"`
+	Stalled int `json:"stalled"`
+	// Throttled clients' ticks are in ThrottledDeliveries and
+	// ThrottledLatency (and WindowDeliveries), not in Ticks or TickLatency.
+	Throttled           int            `json:"throttled,omitempty"`
+	ThrottledDeliveries uint64         `json:"throttled_deliveries,omitempty"`
+	ThrottledLatency    *Histogram     `json:"throttled_latency,omitempty"`
+	Connected           int            `json:"connected"`
+	Failed              int            `json:"failed"`
+	FailReasons         map[string]int `json:"fail_reasons"`
+	ConnectTime         *Histogram     `json:"connect_time"`
+	Disconnected        int            `json:"disconnected"` // reading clients the server closed early
+	Ticks               sequenceStats  `json:"ticks"`
+	ForeignMessages     uint64         `json:"foreign_messages"` // from another run or unparsable
+	WindowDeliveries    uint64         `json:"window_deliveries"`
+	TickLatency         *Histogram     `json:"tick_latency"`
+	Orders              orderStats     `json:"orders"`
+	OrderLatency        *Histogram     `json:"order_latency"`
+	ClientRatioMin      float64        `json:"client_ratio_min"`   // lowest per-client in-order/expected
+	ClientsIncomplete   int            `json:"clients_incomplete"` // reading clients below ratio 1
+	Reconnects          reconnectStats `json:"reconnects"`
 	// TickSeconds, in storm runs: the tick latency of the clients on the
 	// surviving targets, by second of the window (by sentAt).
 	TickSeconds []*Histogram `json:"tick_seconds,omitempty"`
@@ -53,7 +60,7 @@ func (r *fleetResult) merge(other *fleetResult) {
 	if r.FailReasons == nil {
 		r.FailReasons = map[string]int{}
 	}
-	for _, target := range []**Histogram{&r.ConnectTime, &r.TickLatency, &r.OrderLatency} {
+	for _, target := range []**Histogram{&r.ConnectTime, &r.TickLatency, &r.OrderLatency, &r.ThrottledLatency} {
 		if *target == nil {
 			*target = &Histogram{}
 		}
@@ -61,6 +68,9 @@ func (r *fleetResult) merge(other *fleetResult) {
 	hadClients := r.Connected-r.Stalled > 0
 	r.Clients += other.Clients
 	r.Stalled += other.Stalled
+	r.Throttled += other.Throttled
+	r.ThrottledDeliveries += other.ThrottledDeliveries
+	r.ThrottledLatency.Merge(other.ThrottledLatency)
 	r.Connected += other.Connected
 	r.Failed += other.Failed
 	for reason, count := range other.FailReasons {
@@ -136,13 +146,14 @@ func newFleet(c *config) *fleet {
 	for index := c.FirstClient; index < c.FirstClient+c.ClientCount; index++ {
 		symbols := c.symbolsOf(index)
 		f.clients = append(f.clients, &client{
-			index:     index,
-			target:    c.targetOf(index),
-			symbols:   symbols,
-			orders:    c.ordersOf(index),
-			stalled:   c.isStalled(index),
-			sequences: newSequenceChecker(len(symbols)),
-			lastOrder: -1,
+			index:      index,
+			target:     c.targetOf(index),
+			symbols:    symbols,
+			orders:     c.ordersOf(index),
+			stalled:    c.isStalled(index),
+			throttleMs: c.throttleOf(index),
+			sequences:  newSequenceChecker(len(symbols)),
+			lastOrder:  -1,
 		})
 	}
 	return f
@@ -269,6 +280,13 @@ func (f *fleet) handleTick(c *client, body []byte) {
 		f.foreign.Add(1)
 		return
 	}
+	if c.throttleMs > 0 {
+		shard := &f.shards[c.index%latencyShards]
+		if _, measured := f.record(c, sentAt, &shard.throttledTicks); measured {
+			shard.throttledWindow.Add(1)
+		}
+		return
+	}
 	f.shards[c.index%latencyShards].advanced.Add(c.sequences.observe(slot, uint32(seq)))
 	latency, measured := f.record(c, sentAt, &f.shards[c.index%latencyShards].ticks)
 	if measured && f.tickSeconds != nil && f.config.survivor(c.index) {
@@ -316,7 +334,8 @@ func (f *fleet) setWindow(start, end int64) {
 
 // checkedClient tells whether a client's deliveries are accounted: it holds
 // a subscribed connection and keeps reading.
-func (c *client) checked() bool { return c.connected && !c.stalled }
+// Throttled clients get a tick per interval, not every tick.
+func (c *client) checked() bool { return c.connected && !c.stalled && c.throttleMs == 0 }
 
 // expected returns how many deliveries this process's reading clients should
 // get for what was published.
@@ -362,13 +381,14 @@ func (f *fleet) finish(published *publication) *fleetResult {
 	f.readers.Wait()
 
 	result := &fleetResult{
-		Clients:         len(f.clients),
-		FailReasons:     map[string]int{},
-		ConnectTime:     &f.connectTime,
-		TickLatency:     &Histogram{},
-		OrderLatency:    &f.orderLatency,
-		ForeignMessages: f.foreign.Load(),
-		ClientRatioMin:  1,
+		Clients:          len(f.clients),
+		FailReasons:      map[string]int{},
+		ConnectTime:      &f.connectTime,
+		TickLatency:      &Histogram{},
+		OrderLatency:     &f.orderLatency,
+		ThrottledLatency: &Histogram{},
+		ForeignMessages:  f.foreign.Load(),
+		ClientRatioMin:   1,
 	}
 	f.mu.Lock()
 	for reason, count := range f.failReasons {
@@ -384,6 +404,8 @@ func (f *fleet) finish(published *publication) *fleetResult {
 	for index := range f.shards {
 		result.TickLatency.Merge(&f.shards[index].ticks)
 		result.WindowDeliveries += f.shards[index].windowDeliveries.Load()
+		result.ThrottledLatency.Merge(&f.shards[index].throttledTicks)
+		result.ThrottledDeliveries += f.shards[index].throttledWindow.Load()
 	}
 	for _, c := range f.clients {
 		if c.stalled {
@@ -393,7 +415,10 @@ func (f *fleet) finish(published *publication) *fleetResult {
 			continue
 		}
 		result.Connected++
-		if c.stalled {
+		if c.throttleMs > 0 {
+			result.Throttled++
+		}
+		if c.stalled || c.throttleMs > 0 {
 			continue
 		}
 		if c.closed {
