@@ -204,6 +204,9 @@ func TestThrottleBucketsAndTimersReturnToZero(t *testing.T) {
 		t.Fatal("no throttled subscription to let go of")
 	}
 	waitFor(t, "the throttle timers to run", func() bool { return e.Stats().ThrottleTimers > 0 })
+	if timers := e.Stats().ThrottleTimers; timers > len(e.shards) {
+		t.Fatalf("%d throttle timers for %d shards; want one per shard at most", timers, len(e.shards))
+	}
 	for _, c := range conns {
 		c.closeWith(reasonClientClosed)
 	}
