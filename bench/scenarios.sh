@@ -36,7 +36,7 @@
 #                 is killed (-9) and its clients come back on the other two with
 #                 their pid and offset. The gateway runs with USER_STREAMS=streams,
 #                 the Node reference with RECOVERY=streams; the floor is skipped.
-#   8 throttle    5,000 connections x 5 of 100 symbols at 20 ticks/s/symbol, run twice:
+#   8 throttle    5,000 connections x 1 of 100 symbols (50 per symbol) at 20 ticks/s, run twice:
 #                 every client unthrottled, then half of them (every other one)
 #                 subscribed with throttleMs 250 (at most 4 ticks/s per symbol);
 #                 gateway targets only (the others have no throttle)
@@ -227,8 +227,8 @@ for scenario in $scenarios; do
 				continue
 				;;
 			esac
-			measure 8-throttle-none "$target" 1 5000 -symbols 100 -per-client 5 -rate 20
-			measure 8-throttle-half "$target" 1 5000 -symbols 100 -per-client 5 -rate 20 \
+			measure 8-throttle-none "$target" 1 5000 -symbols 100 -per-client 1 -rate 20
+			measure 8-throttle-half "$target" 1 5000 -symbols 100 -per-client 1 -rate 20 \
 				-throttle-fraction 0.5 -throttle-ms 250
 			;;
 		7)

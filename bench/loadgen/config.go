@@ -174,12 +174,15 @@ func (c *config) isStalled(index int) bool {
 }
 
 // throttleOf returns the throttleMs client index subscribes with, 0 for
-// every tick: ThrottleFraction of every stretch of clients are throttled.
+// every tick. Clients are taken by rows, a row being the clients that
+// cover every symbol once (symbolsOf), and ThrottleFraction of the rows
+// are throttled: every symbol has throttled and unthrottled subscribers.
 func (c *config) throttleOf(index int) int {
 	if c.ThrottleFraction <= 0 {
 		return 0
 	}
-	if int(float64(index+1)*c.ThrottleFraction) == int(float64(index)*c.ThrottleFraction) {
+	row := index / max(1, (c.Symbols+c.PerClient-1)/max(c.PerClient, 1))
+	if int(float64(row+1)*c.ThrottleFraction) == int(float64(row)*c.ThrottleFraction) {
 		return 0
 	}
 	return c.ThrottleMs
