@@ -23,18 +23,14 @@ type config struct {
 	Orders         bool          `json:"orders"`
 	OrdersRate     float64       `json:"orders_rate"` // order updates per second, all users
 	StalledPercent float64       `json:"stalled_percent"`
-	// ThrottleFraction of the clients, spread evenly, subscribe with
-	// throttleMs ThrottleMs: at most one tick per symbol per interval.
-	ThrottleFraction float64       `json:"throttle_fraction"`
-	ThrottleMs       int           `json:"throttle_ms"`
-	Procs            int           `json:"procs"`
-	Warmup           time.Duration `json:"warmup"`
-	Duration         time.Duration `json:"duration"`
-	Drain            time.Duration `json:"drain"`
-	Progress         time.Duration `json:"progress"`
-	RedisURL         string        `json:"redis_url"`
-	ServerPIDs       []int         `json:"server_pids"`
-	RunID            int64         `json:"run_id"`
+	Procs          int           `json:"procs"`
+	Warmup         time.Duration `json:"warmup"`
+	Duration       time.Duration `json:"duration"`
+	Drain          time.Duration `json:"drain"`
+	Progress       time.Duration `json:"progress"`
+	RedisURL       string        `json:"redis_url"`
+	ServerPIDs     []int         `json:"server_pids"`
+	RunID          int64         `json:"run_id"`
 	// OrdersStream appends order updates to the order:updates stream
 	// (field data) instead of publishing them on the channel.
 	OrdersStream bool `json:"orders_stream"`
@@ -56,6 +52,11 @@ type config struct {
 	KillAfter    time.Duration `json:"kill_after"`
 	StormTimeout time.Duration `json:"storm_timeout"`
 	Settle       time.Duration `json:"settle"`
+
+	// ThrottleFraction of the clients (throttleOf) subscribe with
+	// throttleMs ThrottleMs: at most one tick per symbol per interval.
+	ThrottleFraction float64 `json:"throttle_fraction"`
+	ThrottleMs       int     `json:"throttle_ms"`
 
 	// Set for one -procs child: it holds clients [FirstClient, FirstClient+ClientCount).
 	FirstClient int `json:"first_client"`

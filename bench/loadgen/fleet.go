@@ -30,30 +30,31 @@ type latencyShard struct {
 // fleetResult is what one process's clients measured. Children send it to
 // the parent as JSON; merge is exact (histograms included).
 type fleetResult struct {
-	Clients int `json:"clients"`
-	Stalled int `json:"stalled"`
-	// Throttled clients' ticks are in ThrottledDeliveries and
-	// ThrottledLatency (and WindowDeliveries), not in Ticks or TickLatency.
-	Throttled           int            `json:"throttled,omitempty"`
-	ThrottledDeliveries uint64         `json:"throttled_deliveries,omitempty"`
-	ThrottledLatency    *Histogram     `json:"throttled_latency,omitempty"`
-	Connected           int            `json:"connected"`
-	Failed              int            `json:"failed"`
-	FailReasons         map[string]int `json:"fail_reasons"`
-	ConnectTime         *Histogram     `json:"connect_time"`
-	Disconnected        int            `json:"disconnected"` // reading clients the server closed early
-	Ticks               sequenceStats  `json:"ticks"`
-	ForeignMessages     uint64         `json:"foreign_messages"` // from another run or unparsable
-	WindowDeliveries    uint64         `json:"window_deliveries"`
-	TickLatency         *Histogram     `json:"tick_latency"`
-	Orders              orderStats     `json:"orders"`
-	OrderLatency        *Histogram     `json:"order_latency"`
-	ClientRatioMin      float64        `json:"client_ratio_min"`   // lowest per-client in-order/expected
-	ClientsIncomplete   int            `json:"clients_incomplete"` // reading clients below ratio 1
-	Reconnects          reconnectStats `json:"reconnects"`
+	Clients           int            `json:"clients"`
+	Stalled           int            `json:"stalled"`
+	Connected         int            `json:"connected"`
+	Failed            int            `json:"failed"`
+	FailReasons       map[string]int `json:"fail_reasons"`
+	ConnectTime       *Histogram     `json:"connect_time"`
+	Disconnected      int            `json:"disconnected"` // reading clients the server closed early
+	Ticks             sequenceStats  `json:"ticks"`
+	ForeignMessages   uint64         `json:"foreign_messages"` // from another run or unparsable
+	WindowDeliveries  uint64         `json:"window_deliveries"`
+	TickLatency       *Histogram     `json:"tick_latency"`
+	Orders            orderStats     `json:"orders"`
+	OrderLatency      *Histogram     `json:"order_latency"`
+	ClientRatioMin    float64        `json:"client_ratio_min"`   // lowest per-client in-order/expected
+	ClientsIncomplete int            `json:"clients_incomplete"` // reading clients below ratio 1
+	Reconnects        reconnectStats `json:"reconnects"`
 	// TickSeconds, in storm runs: the tick latency of the clients on the
 	// surviving targets, by second of the window (by sentAt).
 	TickSeconds []*Histogram `json:"tick_seconds,omitempty"`
+
+	// Throttled clients' ticks are in ThrottledDeliveries and
+	// ThrottledLatency (and WindowDeliveries), not in Ticks or TickLatency.
+	Throttled           int        `json:"throttled,omitempty"`
+	ThrottledDeliveries uint64     `json:"throttled_deliveries,omitempty"`
+	ThrottledLatency    *Histogram `json:"throttled_latency,omitempty"`
 }
 
 func (r *fleetResult) merge(other *fleetResult) {
@@ -146,15 +147,15 @@ func newFleet(c *config) *fleet {
 	for index := c.FirstClient; index < c.FirstClient+c.ClientCount; index++ {
 		symbols := c.symbolsOf(index)
 		f.clients = append(f.clients, &client{
-			index:      index,
-			target:     c.targetOf(index),
-			symbols:    symbols,
-			orders:     c.ordersOf(index),
-			stalled:    c.isStalled(index),
-			throttleMs: c.throttleOf(index),
-			sequences:  newSequenceChecker(len(symbols)),
-			lastOrder:  -1,
+			index:     index,
+			target:    c.targetOf(index),
+			symbols:   symbols,
+			orders:    c.ordersOf(index),
+			stalled:   c.isStalled(index),
+			sequences: newSequenceChecker(len(symbols)),
+			lastOrder: -1,
 		})
+		f.clients[len(f.clients)-1].throttleMs = c.throttleOf(index)
 	}
 	return f
 }
@@ -381,15 +382,15 @@ func (f *fleet) finish(published *publication) *fleetResult {
 	f.readers.Wait()
 
 	result := &fleetResult{
-		Clients:          len(f.clients),
-		FailReasons:      map[string]int{},
-		ConnectTime:      &f.connectTime,
-		TickLatency:      &Histogram{},
-		OrderLatency:     &f.orderLatency,
-		ThrottledLatency: &Histogram{},
-		ForeignMessages:  f.foreign.Load(),
-		ClientRatioMin:   1,
+		Clients:         len(f.clients),
+		FailReasons:     map[string]int{},
+		ConnectTime:     &f.connectTime,
+		TickLatency:     &Histogram{},
+		OrderLatency:    &f.orderLatency,
+		ForeignMessages: f.foreign.Load(),
+		ClientRatioMin:  1,
 	}
+	result.ThrottledLatency = &Histogram{}
 	f.mu.Lock()
 	for reason, count := range f.failReasons {
 		result.FailReasons[reason] = count
