@@ -90,7 +90,10 @@ func (r *symbolRing) appendSince(frames []*outboundFrame, lastSeq uint64) ([]*ou
 
 // appendLatest appends the newest frame when it is newer than lastSeq, and
 // returns the new lastSeq. The ticks in between are superseded: a throttled
-// subscription never gets them.
+// subscription never gets them. Not inlined: it would swell the loop of
+// collectTicksLocked that every unthrottled delivery runs.
+//
+//go:noinline
 func (r *symbolRing) appendLatest(frames []*outboundFrame, lastSeq uint64) ([]*outboundFrame, uint64) {
 	for {
 		seq := r.seq.Load()
