@@ -92,6 +92,7 @@ type clientConn struct {
 	subs         []subscription // guarded by mu (and shard.mu to change)
 	streams      uint8          // guarded by mu (and shard.mu to change); bit per Stream
 	connected    bool           // guarded by mu; joined namespace "/"
+	throttled    uint16         // guarded by mu (and shard.mu to change); how many of subs have a throttle
 	socketID     string         // guarded by mu
 	userID       string         // guarded by mu; set at CONNECT
 	shard        *shard         // guarded by mu; set with userID
@@ -249,16 +250,13 @@ func (c *clientConn) collectLocked(scratch *flushScratch) (userBytes int) {
 // subscription's last delivery; for a throttled one, only the newest, and
 // only when its window has ended.
 func (c *clientConn) collectTicksLocked(scratch *flushScratch) {
+	if c.throttled != 0 {
+		c.collectMixedLocked(scratch) // throttle.go
+		return
+	}
 	var skipped uint64
 	for i := range c.subs {
 		sub := &c.subs[i]
-		if sub.throttle != 0 {
-			if sub.due {
-				scratch.frames, sub.lastSeq = sub.ring.appendLatest(scratch.frames, sub.lastSeq)
-				sub.due = false
-			}
-			continue
-		}
 		var lost uint64
 		scratch.frames, sub.lastSeq, lost = sub.ring.appendSince(scratch.frames, sub.lastSeq)
 		skipped += lost

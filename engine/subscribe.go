@@ -48,7 +48,7 @@ func (e *Engine) leave(c *clientConn) {
 	// slot is updated in c.subs.
 	removed := len(c.subs)
 	for i := range c.subs {
-		s.unsubscribeLocked(&c.subs[i])
+		s.unsubscribeLocked(c, &c.subs[i])
 	}
 	c.subs = nil
 	c.streams = 0
@@ -203,6 +203,7 @@ func (e *Engine) subscribeMarketThrottled(c *clientConn, symbols []string, throt
 // caller holds s.mu and c.mu.
 func (s *shard) indexLocked(c *clientConn, sub *subscription, seq uint64) {
 	if sub.throttle != 0 {
+		c.throttled++
 		sub.slot = s.addThrottledLocked(c, sub.ring, sub.throttle, seq)
 		sub.due = sub.lastSeq < seq
 		return
@@ -221,7 +222,7 @@ func (s *shard) rethrottleLocked(c *clientConn, sub *subscription, throttle uint
 	if sub.throttle == throttle {
 		return
 	}
-	s.unsubscribeLocked(sub)
+	s.unsubscribeLocked(c, sub)
 	sub.throttle, sub.due = throttle, false
 	seq := sub.ring.seq.Load()
 	if seq > 0 {
@@ -250,7 +251,7 @@ func (e *Engine) unsubscribeMarket(c *clientConn, symbols []string) []string {
 			if c.subs[i].ring.name != symbol {
 				continue
 			}
-			s.unsubscribeLocked(&c.subs[i])
+			s.unsubscribeLocked(c, &c.subs[i])
 			last := len(c.subs) - 1
 			c.subs[i] = c.subs[last]
 			c.subs[last] = subscription{}

@@ -115,10 +115,11 @@ func (s *shard) removeThrottledLocked(throttle uint16, slot int) {
 	}
 }
 
-// unsubscribeLocked takes sub out of the shard's index, whichever it is in.
-// The caller holds s.mu.
-func (s *shard) unsubscribeLocked(sub *subscription) {
+// unsubscribeLocked takes sub, of c, out of the shard's index, whichever
+// it is in. The caller holds s.mu and c.mu.
+func (s *shard) unsubscribeLocked(c *clientConn, sub *subscription) {
 	if sub.throttle != 0 {
+		c.throttled--
 		s.removeThrottledLocked(sub.throttle, int(sub.slot))
 	} else {
 		s.removeSubscriberLocked(sub.ring, int(sub.slot))
@@ -162,6 +163,28 @@ func (s *shard) releaseThrottled(now int64) int64 {
 	s.mu.Unlock()
 	s.flushDirty()
 	return next
+}
+
+// collectMixedLocked is collectTicksLocked for a connection with throttled
+// subscriptions; one without keeps the loop that checks no throttle.
+func (c *clientConn) collectMixedLocked(scratch *flushScratch) {
+	var skipped uint64
+	for i := range c.subs {
+		sub := &c.subs[i]
+		if sub.throttle != 0 {
+			if sub.due {
+				scratch.frames, sub.lastSeq = sub.ring.appendLatest(scratch.frames, sub.lastSeq)
+				sub.due = false
+			}
+			continue
+		}
+		var lost uint64
+		scratch.frames, sub.lastSeq, lost = sub.ring.appendSince(scratch.frames, sub.lastSeq)
+		skipped += lost
+	}
+	if skipped > 0 && c.shard != nil {
+		c.shard.conflated.Add(skipped)
+	}
 }
 
 // markThrottledDue lets c's next flush send the newest tick of its

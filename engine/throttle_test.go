@@ -150,6 +150,15 @@ func checkThrottleIndex(t *testing.T, s *shard, conns []*clientConn) {
 		t.Fatalf("buckets hold %d members; counter says %d", members, s.throttled.Load())
 	}
 	for _, c := range conns {
+		throttled := 0
+		for _, sub := range c.subs {
+			if sub.throttle != 0 {
+				throttled++
+			}
+		}
+		if int(c.throttled) != throttled {
+			t.Fatalf("%p counts %d throttled subscriptions; has %d", c, c.throttled, throttled)
+		}
 		for _, sub := range c.subs {
 			if sub.throttle == 0 {
 				if list := s.subscribers[sub.ring]; int(sub.slot) >= len(list) || list[sub.slot] != c {
