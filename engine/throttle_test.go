@@ -150,6 +150,9 @@ func checkThrottleIndex(t *testing.T, s *shard, conns []*clientConn) {
 		t.Fatalf("buckets hold %d members; counter says %d", members, s.throttled.Load())
 	}
 	for _, c := range conns {
+		// The worker's flushes write lastSeq and due under c.mu.
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		throttled := 0
 		for _, sub := range c.subs {
 			if sub.throttle != 0 {
