@@ -15,7 +15,7 @@
 #   SCALE=1       divide every connection count and order rate by this
 #                 (SCALE=20 with DURATION=3s is the smoke test)
 #   DURATION=10s  measurement window per run;  WARMUP=2s  publishing before it
-#   SCENARIOS="1 2 3 4 5 6"  which scenarios to run (7 and scale only when named)
+#   SCENARIOS="1 2 3 4 5 6 8"  which scenarios to run (7 and scale only when named)
 #   KILL_AFTER=10s  scenario 7: time into the window before the kill
 #   STORM_SEED=1    scenario 7: an entry in the order stream before the servers
 #                 start (0: an empty stream, see bench/RESULTS.md)
@@ -43,6 +43,10 @@
 #                 the ramp and after 65 s idle), CPU per connect, tick and order
 #                 p99, orders exactly once, and the servers' RSS 65 s after the
 #                 clients closed (the gateway checks its memory every 30 s).
+#   8 throttle    5,000 connections x 1 of 100 symbols (50 per symbol) at 20 ticks/s, run twice:
+#                 every client unthrottled, then half of them (every other one)
+#                 subscribed with throttleMs 250 (at most 4 ticks/s per symbol);
+#                 gateway targets only (the others have no throttle)
 # At SCALE=1 scenarios 1-6 take about 3-4 minutes per target, 7 about 1.5 (gateway)
 # to 3.5 (Node, which keeps the clients waiting).
 set -euo pipefail
@@ -51,7 +55,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 scale=${SCALE:-1}
 duration=${DURATION:-10s}
 warmup=${WARMUP:-2s}
-scenarios=${SCENARIOS:-1 2 3 4 5 6}
+scenarios=${SCENARIOS:-1 2 3 4 5 6 8}
 secret=${JWT_SECRET:-scenario-secret}
 work=$(mktemp -d /tmp/scenarios.XXXXXX)
 out=${OUT:-$work/results}
@@ -223,6 +227,18 @@ for scenario in $scenarios; do
 			[ "$target" = floor ] || orders=(-orders-rate "$orders_rate")
 			measure 6-scale-out-3x "$target" 3 54000 -symbols 100 -per-client 5 -rate 2 \
 				-ramp 1000 -connect-timeout 30s "${orders[@]}"
+			;;
+		8)
+			case $target in
+			gateway*=*) ;;
+			*)
+				log "8-throttle/$target skipped: throttled subscriptions are the gateway's"
+				continue
+				;;
+			esac
+			measure 8-throttle-none "$target" 1 5000 -symbols 100 -per-client 1 -rate 20
+			measure 8-throttle-half "$target" 1 5000 -symbols 100 -per-client 1 -rate 20 \
+				-throttle-fraction 0.5 -throttle-ms 250
 			;;
 		7)
 			case $target in

@@ -42,7 +42,11 @@ type queued struct {
 type subscription struct {
 	ring    *symbolRing
 	lastSeq uint64 // newest tick delivered (or given up on)
-	slot    int32  // index in shard.subscribers[ring]
+	// slot is the index in shard.subscribers[ring], or in the members of
+	// the shard's bucket of throttle when throttled (throttle.go).
+	slot     int32
+	throttle uint16 // milliseconds between ticks; 0 = every tick
+	due      bool   // throttled: the next flush sends the newest tick
 }
 
 // clientConn is one client connection. Its fields are small on purpose: an idle
@@ -89,6 +93,7 @@ type clientConn struct {
 	streams      uint8          // guarded by mu (and shard.mu to change); bit per Stream
 	parser       clientParser   // guarded by mu; set by the reader at the first Socket.IO packet (msgpack.go)
 	connected    bool           // guarded by mu; joined namespace "/"
+	throttled    uint16         // guarded by mu (and shard.mu to change); how many of subs have a throttle
 	socketID     string         // guarded by mu
 	userID       string         // guarded by mu; set at CONNECT
 	shard        *shard         // guarded by mu; set with userID
@@ -245,8 +250,13 @@ func (c *clientConn) collectLocked(scratch *flushScratch) (userBytes int) {
 }
 
 // collectTicksLocked appends the market frames newer than each
-// subscription's last delivery.
+// subscription's last delivery; for a throttled one, only the newest, and
+// only when its window has ended.
 func (c *clientConn) collectTicksLocked(scratch *flushScratch) {
+	if c.throttled != 0 {
+		c.collectMixedLocked(scratch) // throttle.go
+		return
+	}
 	var skipped uint64
 	for i := range c.subs {
 		sub := &c.subs[i]

@@ -43,6 +43,9 @@
 // burst: conn.go collects the queued user frames and every ring frame newer
 // than the connection's last one (or only the newest, when it fell more than
 // a ring behind: conflation) and writes them with one non-blocking writev.
+// Throttled subscriptions (throttle.go) are not among a symbol's
+// subscribers: each shard keeps them in one bucket per interval and, at the
+// end of each window, marks those with a newer tick and flushes them once.
 // A socket whose buffer is full gets a goroutine that waits on netpoll until
 // its queue is empty; user data queued past MaxPendingBytes ends the
 // connection as a slow consumer. Nothing on this path allocates per

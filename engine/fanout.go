@@ -21,6 +21,8 @@ type shard struct {
 	subscribers map[*symbolRing][]*clientConn // guarded by mu
 	users       map[string][]*clientConn      // guarded by mu; connected sockets per user
 	history     *history                      // guarded by mu; nil without recovery
+	buckets     map[uint16]*throttleBucket    // guarded by mu; throttled subscriptions by throttleMs
+	throttleDue atomic.Int64                  // written under mu; when the earliest bucket is due (monotonicNow), 0 = none
 
 	inboxMu sync.Mutex
 	inbox   []shardEvent // guarded by inboxMu
@@ -40,6 +42,8 @@ type shard struct {
 	deliveries [deliveryKinds]atomic.Uint64 // frames handed to sockets, by Frame.stream
 	sentBytes  atomic.Uint64                // bytes the sockets took
 	conflated  atomic.Uint64                // ticks skipped by conflation
+	throttled  atomic.Int64                 // throttled subscriptions in buckets
+	timerArmed atomic.Bool                  // the worker's throttle timer is running
 	latency    histogram                    // delivery latency (latency.go)
 	bursts     histogram                    // how long deliver takes, marking to the last flush
 	_          [64]byte                     // keep hot counters of neighbouring shards apart
@@ -70,6 +74,7 @@ func newShard(engine *Engine, index int) *shard {
 		index:       index,
 		subscribers: make(map[*symbolRing][]*clientConn),
 		users:       make(map[string][]*clientConn),
+		buckets:     make(map[uint16]*throttleBucket),
 		wake:        make(chan struct{}, 1),
 	}
 	if config := engine.config; config.RecoveryWindow > 0 {
@@ -91,9 +96,13 @@ func (s *shard) post(event shardEvent) {
 // run is the shard's fanout worker.
 func (s *shard) run(done <-chan struct{}) {
 	coalesce := s.engine.config.WriteCoalesce
+	timer := newThrottleTimer(&s.timerArmed)
+	defer timer.set(0)
 	for {
 		select {
 		case <-s.wake:
+		case <-timer.timer.C:
+			timer.fired()
 		case <-done:
 			return
 		}
@@ -104,9 +113,18 @@ func (s *shard) run(done <-chan struct{}) {
 		events := s.inbox
 		s.inbox = s.spare[:0]
 		s.inboxMu.Unlock()
-		s.deliver(events)
+		if len(events) > 0 {
+			s.deliver(events)
+		}
 		clear(events)
 		s.spare = events[:0]
+		// Read without the lock: a burst costs one atomic load while
+		// no throttle window has ended.
+		due := s.throttleDue.Load()
+		if now := monotonicNow(); due != 0 && now >= due {
+			due = s.releaseThrottled(now)
+		}
+		timer.set(due)
 	}
 }
 
@@ -166,13 +184,7 @@ func (s *shard) deliver(events []shardEvent) {
 		}
 	}
 	s.mu.Unlock()
-	for i, c := range s.dirty {
-		c.dirty.Store(false)
-		c.flushCounting(&s.tally)
-		s.dirty[i] = nil
-	}
-	s.dirty = s.dirty[:0]
-	s.addTally(&s.tally)
+	s.flushDirty()
 	s.bursts.observe(int64(time.Since(start)))
 	for i, c := range s.closing {
 		c.closeWith(reasonSlowConsumer)
@@ -182,6 +194,17 @@ func (s *shard) deliver(events []shardEvent) {
 	for _, reached := range barriers {
 		close(reached)
 	}
+}
+
+// flushDirty flushes every connection marked dirty, once each.
+func (s *shard) flushDirty() {
+	for i, c := range s.dirty {
+		c.dirty.Store(false)
+		c.flushCounting(&s.tally)
+		s.dirty[i] = nil
+	}
+	s.dirty = s.dirty[:0]
+	s.addTally(&s.tally)
 }
 
 // deliverPending waits until every shard has queued everything posted to

@@ -97,6 +97,7 @@ var (
 	descConnections      = prometheus.NewDesc("protrader5_connections", "TCP connections held by the event loop.", nil, nil)
 	descSockets          = prometheus.NewDesc("protrader5_sockets", "Socket.IO sockets connected to the main namespace.", nil, nil)
 	descSubscriptions    = prometheus.NewDesc("protrader5_subscriptions", "Market symbol subscriptions.", nil, nil)
+	descThrottled        = prometheus.NewDesc("protrader5_throttled_subscriptions", "Market symbol subscriptions with a throttle (included in protrader5_subscriptions).", nil, nil)
 	descSymbols          = prometheus.NewDesc("protrader5_symbols", "Symbols tracked by this node.", nil, nil)
 	descAccepted         = prometheus.NewDesc("protrader5_connections_accepted_total", "TCP connections accepted.", nil, nil)
 	descUpgrades         = prometheus.NewDesc("protrader5_websocket_upgrades_total", "WebSocket handshakes completed.", nil, nil)
@@ -139,7 +140,7 @@ var (
 )
 
 func (c engineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, desc := range []*prometheus.Desc{descConnections, descSockets, descSubscriptions, descSymbols, descAccepted, descUpgrades,
+	for _, desc := range []*prometheus.Desc{descConnections, descSockets, descSubscriptions, descThrottled, descSymbols, descAccepted, descUpgrades,
 		descDeliveries, descConflated, descTicks, descUserMessages, descDisconnects, descUnknownEvents, descProtocol, descMsgpackDropped, descTokenExpiries,
 		descHTTPConns, descPolling, descTimerEntries, descReplayed, descHistory, descHistoryBytes, descLiveSessions, descSymbolsFull, descSnapshotsSkip,
 		descStreamDeliveries, descSentBytes, descPendingBytes, descWriters, descUsers, descTransports, descLatency, descBursts} {
@@ -169,6 +170,7 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 	var (
 		deliveries      [deliveryKinds]uint64
 		conflated, sent uint64
+		throttled       int64
 		latency, bursts histogramSnapshot
 		totalDeliveries uint64
 		users           int
@@ -179,6 +181,7 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		conflated += s.conflated.Load()
 		sent += s.sentBytes.Load()
+		throttled += s.throttled.Load()
 		latency.add(&s.latency)
 		bursts.add(&s.bursts)
 		s.mu.Lock()
@@ -193,6 +196,7 @@ func (c engineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descDeliveries, totalDeliveries)
 	counter(descConflated, conflated)
+	gauge(descThrottled, float64(throttled))
 	counter(descSentBytes, sent)
 	gauge(descPendingBytes, float64(m.pendingBytes.Load()))
 	gauge(descWriters, float64(m.writers.Load()))
@@ -250,6 +254,11 @@ type Stats struct {
 	Deliveries      uint64
 	Conflated       uint64
 	Disconnects     map[string]uint64
+	// ThrottledSubscriptions are the subscriptions in throttle buckets;
+	// ThrottleTimers the shards whose throttle timer is running (one
+	// each at most, whatever the number of throttled subscriptions).
+	ThrottledSubscriptions int64
+	ThrottleTimers         int
 }
 
 // Stats returns the engine's counters now.
@@ -267,6 +276,10 @@ func (e *Engine) Stats() Stats {
 			stats.Deliveries += s.deliveries[kind].Load()
 		}
 		stats.Conflated += s.conflated.Load()
+		stats.ThrottledSubscriptions += s.throttled.Load()
+		if s.timerArmed.Load() {
+			stats.ThrottleTimers++
+		}
 	}
 	for reason := closeReason(0); reason < closeReasonCount; reason++ {
 		if n := e.metrics.disconnects[reason].Load(); n > 0 {

@@ -184,6 +184,26 @@ func (r *symbolRing) msgpackAt(engine *Engine, seq uint64, frame *outboundFrame)
 	}
 }
 
+// appendMsgpackLatest is appendLatest for a msgpack socket: the newest
+// tick after lastSeq, as its translation. A tick that cannot be translated
+// is passed over (msgpackFrame counts it), as appendMsgpackSince does.
+func (r *symbolRing) appendMsgpackLatest(engine *Engine, frames []*outboundFrame, lastSeq uint64) ([]*outboundFrame, uint64) {
+	for {
+		seq := r.seq.Load()
+		if seq <= lastSeq {
+			return frames, lastSeq
+		}
+		frame := r.slots[seq%ringSize].Load()
+		if frame == nil || frame.seq != seq {
+			continue // a newer tick is being pushed: the next load finds it
+		}
+		if translation := r.msgpackAt(engine, seq, frame); translation != nil {
+			frames = append(frames, translation)
+		}
+		return frames, seq
+	}
+}
+
 // appendMsgpackSince is appendSince for a msgpack socket: the same ticks,
 // as their translations. It walks the ring itself rather than translating
 // appendSince's result: a tick already translated costs one more atomic

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -317,7 +316,7 @@ func BenchmarkFanoutMixedParsers(b *testing.B) {
 				events := make([]shardEvent, 1)
 				deliveriesBefore := e.Stats().Deliveries
 				bytesBefore := totalBytes(sinks)
-				cpuBefore := processCPU(b)
+				cpuBefore := processCPU()
 				b.ReportAllocs()
 				b.ResetTimer()
 				for b.Loop() {
@@ -326,7 +325,7 @@ func BenchmarkFanoutMixedParsers(b *testing.B) {
 					s.deliver(events)
 				}
 				b.StopTimer()
-				cpu := processCPU(b) - cpuBefore
+				cpu := processCPU() - cpuBefore
 				deliveries := float64(e.Stats().Deliveries - deliveriesBefore)
 				b.ReportMetric(b.Elapsed().Seconds()*1e9/deliveries, "ns/delivery")
 				// CPU time, unlike elapsed time, leaves out what other
@@ -336,15 +335,6 @@ func BenchmarkFanoutMixedParsers(b *testing.B) {
 			})
 		}
 	}
-}
-
-// processCPU is the CPU time (user and system) the process has used.
-func processCPU(b *testing.B) time.Duration {
-	var usage syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
 }
 
 func totalBytes(sinks []*countingSink) int64 {

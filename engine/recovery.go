@@ -247,8 +247,8 @@ func (r *recovery) recover(c *clientConn, session Session, from Cursor, tokenExp
 	// recovered also sees the count.
 	e.metrics.recoveries(recoveryRecovered)
 	e.metrics.replayed.Add(uint64(len(replay)))
-	if len(session.Symbols) > 0 {
-		if _, unknown, failure := e.subscribeMarket(c, session.Symbols); failure == nil && len(unknown) > 0 && e.config.Snapshots != nil {
+	for throttle, symbols := range symbolsByThrottle(session) {
+		if _, unknown, failure := e.subscribeMarketThrottled(c, symbols, throttle); failure == nil && len(unknown) > 0 && e.config.Snapshots != nil {
 			e.fetchLastTicks(unknown)
 		}
 	}
@@ -308,7 +308,7 @@ func (r *recovery) changed(c *clientConn) {
 		c.mu.Unlock()
 		return
 	}
-	session := &Session{PID: c.pid, SocketID: c.socketID, UserID: c.userID, Symbols: c.symbolsLocked(), Streams: c.streams, Start: c.sessionStart}
+	session := &Session{PID: c.pid, SocketID: c.socketID, UserID: c.userID, Symbols: c.symbolsLocked(), Throttles: c.throttlesLocked(), Streams: c.streams, Start: c.sessionStart}
 	c.mu.Unlock()
 	r.queueSave(session.PID, session)
 }
@@ -446,4 +446,19 @@ func (r *recovery) liveSessions() int {
 	r.liveMu.Lock()
 	defer r.liveMu.Unlock()
 	return len(r.live)
+}
+
+// symbolsByThrottle groups a session's symbols by their throttle, for
+// subscribing them again. A throttle out of range (a session written by
+// something else) is dropped: the symbol gets every tick.
+func symbolsByThrottle(session Session) map[uint16][]string {
+	groups := make(map[uint16][]string)
+	for _, symbol := range session.Symbols {
+		throttle := session.Throttles[symbol]
+		if interval := time.Duration(throttle) * time.Millisecond; interval < MinThrottle || interval > MaxThrottle {
+			throttle = 0
+		}
+		groups[throttle] = append(groups[throttle], symbol)
+	}
+	return groups
 }

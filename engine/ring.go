@@ -90,3 +90,23 @@ func (r *symbolRing) appendSince(frames []*outboundFrame, lastSeq uint64) ([]*ou
 	}
 	return frames, seq, skipped
 }
+
+// appendLatest appends the newest frame when it is newer than lastSeq, and
+// returns the new lastSeq. The ticks in between are superseded: a throttled
+// subscription never gets them. Not inlined: it would swell the loop of
+// collectTicksLocked that every unthrottled delivery runs.
+//
+//go:noinline
+func (r *symbolRing) appendLatest(frames []*outboundFrame, lastSeq uint64) ([]*outboundFrame, uint64) {
+	for {
+		seq := r.seq.Load()
+		if seq <= lastSeq {
+			return frames, lastSeq
+		}
+		// The slot is stored before seq: it holds seq's frame, or a newer
+		// one pushed meanwhile, and then the next load finds that one.
+		if frame := r.slots[seq%ringSize].Load(); frame != nil && frame.seq == seq {
+			return append(frames, frame), seq
+		}
+	}
+}

@@ -18,6 +18,10 @@ type Session struct {
 	UserID string `json:"userId"`
 	// Symbols are the market subscriptions.
 	Symbols []string `json:"symbols,omitempty"`
+	// Throttles are the throttleMs of the throttled ones among Symbols; a
+	// symbol not in it (a session saved before throttles existed included)
+	// gets every tick.
+	Throttles map[string]uint16 `json:"throttles,omitempty"`
 	// Streams is a bit per Stream the socket follows (1 << StreamOrders, ...).
 	Streams uint8 `json:"streams,omitempty"`
 	// Start is the offset at which the session began: a client that never

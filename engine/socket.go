@@ -224,12 +224,23 @@ func (e *Engine) handleEvent(c *clientConn, packet wire.SocketPacket) bool {
 
 type marketPayload struct {
 	Symbols []string `json:"symbols"`
+	// ThrottleMs is kept raw: a value that is not a plain integer in range
+	// is refused, not rounded (parseThrottle).
+	ThrottleMs json.RawMessage `json:"throttleMs"`
 }
 
 type symbolsAnswer struct {
 	OK      bool     `json:"ok"`
 	Symbols []string `json:"symbols"`
+	// ThrottleMs echoes a subscribe:market that gave one.
+	ThrottleMs *uint16 `json:"throttleMs,omitempty"`
 }
+
+var (
+	invalidMarketPayload = &refusal{code: "INVALID_PAYLOAD", message: "expected {symbols: [string, ...]}"}
+	invalidThrottle      = &refusal{code: "INVALID_PAYLOAD", message: "throttleMs must be 0 or an integer from " +
+		strconv.Itoa(int(MinThrottle.Milliseconds())) + " to " + strconv.Itoa(int(MaxThrottle.Milliseconds()))}
+)
 
 type okAnswer struct {
 	OK bool `json:"ok"`
@@ -238,7 +249,14 @@ type okAnswer struct {
 func (e *Engine) marketEvent(c *clientConn, subscribe bool, argument []byte) (any, *refusal) {
 	var payload marketPayload
 	if len(argument) == 0 || argument[0] != '{' || json.Unmarshal(argument, &payload) != nil || payload.Symbols == nil {
-		return nil, &refusal{code: "INVALID_PAYLOAD", message: "expected {symbols: [string, ...]}"}
+		return nil, invalidMarketPayload
+	}
+	var throttle uint16
+	if subscribe && payload.ThrottleMs != nil {
+		var valid bool
+		if throttle, valid = parseThrottle(payload.ThrottleMs); !valid {
+			return nil, invalidThrottle
+		}
 	}
 	if len(payload.Symbols) > e.config.MaxSymbolsPerSocket {
 		return nil, &refusal{code: "TOO_MANY_SYMBOLS", message: "at most " + strconv.Itoa(e.config.MaxSymbolsPerSocket) + " symbols per socket"}
@@ -250,14 +268,18 @@ func (e *Engine) marketEvent(c *clientConn, subscribe bool, argument []byte) (an
 	if !subscribe {
 		return symbolsAnswer{OK: true, Symbols: e.unsubscribeMarket(c, symbols)}, nil
 	}
-	now, unknown, failure := e.subscribeMarket(c, symbols)
+	now, unknown, failure := e.subscribeMarketThrottled(c, symbols, throttle)
 	if failure != nil {
 		return nil, failure
 	}
 	if len(unknown) > 0 && e.config.Snapshots != nil {
 		e.fetchLastTicks(unknown)
 	}
-	return symbolsAnswer{OK: true, Symbols: now}, nil
+	answer := symbolsAnswer{OK: true, Symbols: now}
+	if payload.ThrottleMs != nil {
+		answer.ThrottleMs = &throttle
+	}
+	return answer, nil
 }
 
 func (e *Engine) streamEvent(c *clientConn, stream Stream, on bool) (any, *refusal) {

@@ -43,14 +43,17 @@ func (e *Engine) leave(c *clientConn) {
 		s.mu.Unlock()
 		return
 	}
-	subs := c.subs
+	// Removed while c.subs still holds them: taking a throttled one out
+	// of its bucket may move another of c's into its slot, and that one's
+	// slot is updated in c.subs.
+	removed := len(c.subs)
+	for i := range c.subs {
+		s.unsubscribeLocked(c, &c.subs[i])
+	}
 	c.subs = nil
 	c.streams = 0
 	c.connected = false
 	c.mu.Unlock()
-	for _, sub := range subs {
-		s.removeSubscriberLocked(sub.ring, int(sub.slot))
-	}
 	sockets := s.users[userID]
 	for i, other := range sockets {
 		if other == c {
@@ -68,7 +71,7 @@ func (e *Engine) leave(c *clientConn) {
 	}
 	s.mu.Unlock()
 	e.metrics.sockets.Add(-1)
-	e.metrics.subscriptions.Add(-int64(len(subs)))
+	e.metrics.subscriptions.Add(-int64(removed))
 }
 
 // removeSubscriberLocked removes the subscriber at slot of ring's list by
@@ -126,10 +129,18 @@ func normalizeSymbols(symbols []string) ([]string, *refusal) {
 	return normalized, nil
 }
 
-// subscribeMarket adds symbols to c's subscriptions and returns all of them.
-// The newest known tick of each new symbol goes out with the next flush; the
-// symbols with none yet are returned as unknown for a snapshot read.
+// subscribeMarket adds symbols to c's subscriptions, every tick, and
+// returns all of them. See subscribeMarketThrottled.
 func (e *Engine) subscribeMarket(c *clientConn, symbols []string) (now []string, unknown []string, failure *refusal) {
+	return e.subscribeMarketThrottled(c, symbols, 0)
+}
+
+// subscribeMarketThrottled adds symbols to c's subscriptions with throttle
+// (milliseconds, 0 = every tick) and returns all of them. The newest known
+// tick of each new symbol goes out with the next flush; the symbols with
+// none yet are returned as unknown for a snapshot read. A symbol already
+// subscribed takes throttle as its new interval.
+func (e *Engine) subscribeMarketThrottled(c *clientConn, symbols []string, throttle uint16) (now []string, unknown []string, failure *refusal) {
 	c.mu.Lock()
 	s := c.shard
 	c.mu.Unlock()
@@ -154,12 +165,19 @@ func (e *Engine) subscribeMarket(c *clientConn, symbols []string) (now []string,
 	}
 	added := rings[:0]
 	for _, ring := range rings {
-		if !c.subscribedLocked(ring) {
+		if c.subscriptionLocked(ring) == nil {
 			added = append(added, ring)
 		}
 	}
 	if len(c.subs)+len(added) > e.config.MaxSymbolsPerSocket {
 		return nil, nil, &refusal{code: "TOO_MANY_SYMBOLS", message: "at most " + itoa(e.config.MaxSymbolsPerSocket) + " symbols per socket"}
+	}
+	for _, symbol := range symbols {
+		for i := range c.subs {
+			if c.subs[i].ring.name == symbol {
+				s.rethrottleLocked(c, &c.subs[i], throttle)
+			}
+		}
 	}
 	for _, ring := range added {
 		seq := ring.seq.Load()
@@ -171,13 +189,48 @@ func (e *Engine) subscribeMarket(c *clientConn, symbols []string) (now []string,
 		} else {
 			unknown = append(unknown, ring.name)
 		}
-		list := s.subscribers[ring]
-		c.subs = append(c.subs, subscription{ring: ring, lastSeq: lastSeq, slot: int32(len(list))})
-		s.subscribers[ring] = append(list, c)
-		ring.shardMask.Or(uint64(1) << s.index)
+		sub := subscription{ring: ring, lastSeq: lastSeq, throttle: throttle}
+		s.indexLocked(c, &sub, seq)
+		c.subs = append(c.subs, sub)
 	}
 	e.metrics.subscriptions.Add(int64(len(added)))
 	return c.symbolsLocked(), unknown, nil
+}
+
+// indexLocked enters sub, of c, in the shard's index: the subscribers of
+// its ring, or its throttle's bucket, where seq is the ring sequence it has
+// been given (the newest tick, if any, goes out with the next flush). The
+// caller holds s.mu and c.mu.
+func (s *shard) indexLocked(c *clientConn, sub *subscription, seq uint64) {
+	if sub.throttle != 0 {
+		c.throttled++
+		sub.slot = s.addThrottledLocked(c, sub.ring, sub.throttle, seq)
+		sub.due = sub.lastSeq < seq
+		return
+	}
+	list := s.subscribers[sub.ring]
+	sub.slot = int32(len(list))
+	s.subscribers[sub.ring] = append(list, c)
+	sub.ring.shardMask.Or(uint64(1) << s.index)
+}
+
+// rethrottleLocked gives an existing subscription a new throttle. Its
+// windows start again from now: a tick it has not been given goes out with
+// the next flush (the one answering the event), the newest only. The
+// caller holds s.mu and c.mu.
+func (s *shard) rethrottleLocked(c *clientConn, sub *subscription, throttle uint16) {
+	if sub.throttle == throttle {
+		return
+	}
+	s.unsubscribeLocked(c, sub)
+	sub.throttle, sub.due = throttle, false
+	seq := sub.ring.seq.Load()
+	if seq > 0 {
+		// Whatever was skipped while throttled is superseded: only the
+		// newest tick may follow.
+		sub.lastSeq = max(sub.lastSeq, seq-1)
+	}
+	s.indexLocked(c, sub, seq)
 }
 
 // unsubscribeMarket removes symbols and returns those still subscribed.
@@ -198,7 +251,7 @@ func (e *Engine) unsubscribeMarket(c *clientConn, symbols []string) []string {
 			if c.subs[i].ring.name != symbol {
 				continue
 			}
-			s.removeSubscriberLocked(c.subs[i].ring, int(c.subs[i].slot))
+			s.unsubscribeLocked(c, &c.subs[i])
 			last := len(c.subs) - 1
 			c.subs[i] = c.subs[last]
 			c.subs[last] = subscription{}
@@ -211,13 +264,14 @@ func (e *Engine) unsubscribeMarket(c *clientConn, symbols []string) []string {
 	return c.symbolsLocked()
 }
 
-func (c *clientConn) subscribedLocked(ring *symbolRing) bool {
+// subscriptionLocked returns c's subscription to ring, or nil.
+func (c *clientConn) subscriptionLocked(ring *symbolRing) *subscription {
 	for i := range c.subs {
 		if c.subs[i].ring == ring {
-			return true
+			return &c.subs[i]
 		}
 	}
-	return false
+	return nil
 }
 
 func (c *clientConn) symbolsLocked() []string {
@@ -226,6 +280,21 @@ func (c *clientConn) symbolsLocked() []string {
 		symbols[i] = c.subs[i].ring.name
 	}
 	return symbols
+}
+
+// throttlesLocked returns the throttle of each throttled subscription of
+// c, nil when none is.
+func (c *clientConn) throttlesLocked() map[string]uint16 {
+	var throttles map[string]uint16
+	for i := range c.subs {
+		if c.subs[i].throttle != 0 {
+			if throttles == nil {
+				throttles = make(map[string]uint16)
+			}
+			throttles[c.subs[i].ring.name] = c.subs[i].throttle
+		}
+	}
+	return throttles
 }
 
 // setStream turns one of c's user streams on or off.

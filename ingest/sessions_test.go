@@ -116,3 +116,26 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRedisSessionsKeepThrottles saves a session with throttled symbols
+// and reads back one saved before throttles existed.
+func TestRedisSessionsKeepThrottles(t *testing.T) {
+	url := redistest.URL(t)
+	first, second, _ := sessionStoresAt(t, url)
+	session := engine.Session{PID: "t1", UserID: "alice", Symbols: []string{"BTCUSD", "ETHUSD"},
+		Throttles: map[string]uint16{"BTCUSD": 250}, Start: "s.0-0.0-0.0-0"}
+	if err := first.Save(session, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	loaded, found, err := second.Load("t1")
+	if err != nil || !found || len(loaded.Throttles) != 1 || loaded.Throttles["BTCUSD"] != 250 || !slices.Equal(loaded.Symbols, session.Symbols) {
+		t.Fatalf("Load = %+v, %v, %v", loaded, found, err)
+	}
+	client := redistest.Client(t, url)
+	old := `{"pid":"t0","sid":"s0","userId":"bob","symbols":["BTCUSD"],"streams":2,"start":"s.0-0.0-0.0-0"}`
+	do(t, client, client.B().Set().Key(first.key("t0")).Value(old).Px(time.Minute).Build())
+	loaded, found, err = second.Load("t0")
+	if err != nil || !found || loaded.Throttles != nil || !slices.Equal(loaded.Symbols, []string{"BTCUSD"}) || loaded.Streams != 2 {
+		t.Fatalf("Load of a session saved without throttles = %+v, %v, %v", loaded, found, err)
+	}
+}

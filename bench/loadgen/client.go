@@ -38,6 +38,10 @@ type client struct {
 	// holds the last translation).
 	msgpack    bool
 	translated []byte
+	// throttleMs, when not zero, is the subscription's throttle: the
+	// client gets at most one tick per symbol per interval, so its
+	// deliveries are counted apart and not checked for every tick.
+	throttleMs int
 	// receiveBuffer, when not zero, is the socket's SO_RCVBUF, set before
 	// connecting so the kernel never advertises a larger window: a client
 	// that stops reading then backs the server up within a few frames.
@@ -265,7 +269,11 @@ func (c *client) setup(settings *config, target, token string, handle func(inbou
 			}
 			request.WriteString(`"` + settings.SymbolPrefix + strconv.Itoa(symbol) + `"`)
 		}
-		request.WriteString(`]}]`)
+		request.WriteString(`]`)
+		if c.throttleMs > 0 {
+			request.WriteString(`,"throttleMs":` + strconv.Itoa(c.throttleMs))
+		}
+		request.WriteString(`}]`)
 		if err := c.send(request.String()); err != nil {
 			return 0, false, failSetup("subscribe", err)
 		}

@@ -63,6 +63,10 @@ type config struct {
 	// IdleSettle, when set, samples the servers again this long after the
 	// ramp, before publishing: the connections' memory once idle.
 	IdleSettle time.Duration `json:"idle_settle"`
+	// ThrottleFraction of the clients (throttleOf) subscribe with
+	// throttleMs ThrottleMs: at most one tick per symbol per interval.
+	ThrottleFraction float64 `json:"throttle_fraction"`
+	ThrottleMs       int     `json:"throttle_ms"`
 
 	// Set for one -procs child: it holds clients [FirstClient, FirstClient+ClientCount).
 	FirstClient int `json:"first_client"`
@@ -89,6 +93,10 @@ func (c *config) validate() error {
 		return errors.New("loadgen: -stalled-percent must be in [0,100]")
 	case c.MsgpackFraction < 0 || c.MsgpackFraction > 1:
 		return errors.New("loadgen: -msgpack-fraction must be in [0,1]")
+	case c.ThrottleFraction < 0 || c.ThrottleFraction > 1:
+		return errors.New("loadgen: -throttle-fraction must be in [0,1]")
+	case c.ThrottleFraction > 0 && c.ThrottleMs <= 0:
+		return errors.New("loadgen: -throttle-fraction needs -throttle-ms > 0")
 	case c.Procs < 1:
 		return errors.New("loadgen: -procs must be >= 1")
 	case c.Duration <= 0:
@@ -182,6 +190,21 @@ func (c *config) isStalled(index int) bool {
 // packets: spread evenly, like isStalled.
 func (c *config) usesMsgpack(index int) bool {
 	return c.MsgpackFraction > 0 && int(float64(index+1)*c.MsgpackFraction) != int(float64(index)*c.MsgpackFraction)
+}
+
+// throttleOf returns the throttleMs client index subscribes with, 0 for
+// every tick. Clients are taken by rows, a row being the clients that
+// cover every symbol once (symbolsOf), and ThrottleFraction of the rows
+// are throttled: every symbol has throttled and unthrottled subscribers.
+func (c *config) throttleOf(index int) int {
+	if c.ThrottleFraction <= 0 {
+		return 0
+	}
+	row := index / max(1, (c.Symbols+c.PerClient-1)/max(c.PerClient, 1))
+	if int(float64(row+1)*c.ThrottleFraction) == int(float64(row)*c.ThrottleFraction) {
+		return 0
+	}
+	return c.ThrottleMs
 }
 
 func userID(index int) string { return "u" + itoa(index) }

@@ -19,6 +19,8 @@ const latencyShards = 16
 
 type latencyShard struct {
 	ticks            Histogram
+	throttledTicks   Histogram // ticks of throttled clients, apart from ticks
+	throttledWindow  atomic.Uint64
 	received         atomic.Uint64
 	advanced         atomic.Uint64 // see fleet.advanced
 	windowDeliveries atomic.Uint64
@@ -48,13 +50,19 @@ type fleetResult struct {
 	// TickSeconds, in storm runs: the tick latency of the clients on the
 	// surviving targets, by second of the window (by sentAt).
 	TickSeconds []*Histogram `json:"tick_seconds,omitempty"`
+
+	// Throttled clients' ticks are in ThrottledDeliveries and
+	// ThrottledLatency (and WindowDeliveries), not in Ticks or TickLatency.
+	Throttled           int        `json:"throttled,omitempty"`
+	ThrottledDeliveries uint64     `json:"throttled_deliveries,omitempty"`
+	ThrottledLatency    *Histogram `json:"throttled_latency,omitempty"`
 }
 
 func (r *fleetResult) merge(other *fleetResult) {
 	if r.FailReasons == nil {
 		r.FailReasons = map[string]int{}
 	}
-	for _, target := range []**Histogram{&r.ConnectTime, &r.TickLatency, &r.OrderLatency} {
+	for _, target := range []**Histogram{&r.ConnectTime, &r.TickLatency, &r.OrderLatency, &r.ThrottledLatency} {
 		if *target == nil {
 			*target = &Histogram{}
 		}
@@ -62,6 +70,9 @@ func (r *fleetResult) merge(other *fleetResult) {
 	hadClients := r.Connected-r.Stalled > 0
 	r.Clients += other.Clients
 	r.Stalled += other.Stalled
+	r.Throttled += other.Throttled
+	r.ThrottledDeliveries += other.ThrottledDeliveries
+	r.ThrottledLatency.Merge(other.ThrottledLatency)
 	r.Connected += other.Connected
 	if r.ConnectedByTarget == nil {
 		r.ConnectedByTarget = map[string]int{}
@@ -152,6 +163,7 @@ func newFleet(c *config) *fleet {
 			sequences: newSequenceChecker(len(symbols)),
 			lastOrder: -1,
 		})
+		f.clients[len(f.clients)-1].throttleMs = c.throttleOf(index)
 	}
 	return f
 }
@@ -277,6 +289,13 @@ func (f *fleet) handleTick(c *client, body []byte) {
 		f.foreign.Add(1)
 		return
 	}
+	if c.throttleMs > 0 {
+		shard := &f.shards[c.index%latencyShards]
+		if _, measured := f.record(c, sentAt, &shard.throttledTicks); measured {
+			shard.throttledWindow.Add(1)
+		}
+		return
+	}
 	f.shards[c.index%latencyShards].advanced.Add(c.sequences.observe(slot, uint32(seq)))
 	latency, measured := f.record(c, sentAt, &f.shards[c.index%latencyShards].ticks)
 	if measured && f.tickSeconds != nil && f.config.survivor(c.index) {
@@ -324,7 +343,8 @@ func (f *fleet) setWindow(start, end int64) {
 
 // checkedClient tells whether a client's deliveries are accounted: it holds
 // a subscribed connection and keeps reading.
-func (c *client) checked() bool { return c.connected && !c.stalled }
+// Throttled clients get a tick per interval, not every tick.
+func (c *client) checked() bool { return c.connected && !c.stalled && c.throttleMs == 0 }
 
 // expected returns how many deliveries this process's reading clients should
 // get for what was published.
@@ -379,6 +399,7 @@ func (f *fleet) finish(published *publication) *fleetResult {
 		ClientRatioMin:  1,
 	}
 	result.ConnectedByTarget = map[string]int{}
+	result.ThrottledLatency = &Histogram{}
 	f.mu.Lock()
 	for reason, count := range f.failReasons {
 		result.FailReasons[reason] = count
@@ -393,6 +414,8 @@ func (f *fleet) finish(published *publication) *fleetResult {
 	for index := range f.shards {
 		result.TickLatency.Merge(&f.shards[index].ticks)
 		result.WindowDeliveries += f.shards[index].windowDeliveries.Load()
+		result.ThrottledLatency.Merge(&f.shards[index].throttledTicks)
+		result.ThrottledDeliveries += f.shards[index].throttledWindow.Load()
 	}
 	for _, c := range f.clients {
 		if c.stalled {
@@ -403,7 +426,10 @@ func (f *fleet) finish(published *publication) *fleetResult {
 		}
 		result.Connected++
 		result.ConnectedByTarget[c.target]++
-		if c.stalled {
+		if c.throttleMs > 0 {
+			result.Throttled++
+		}
+		if c.stalled || c.throttleMs > 0 {
 			continue
 		}
 		if c.closed {

@@ -97,6 +97,8 @@ func parseFlags(arguments []string) (config, bool, string, error) {
 	flags.Float64Var(&c.OrdersRate, "orders-rate", 0, "order updates per second over all users (implies -orders)")
 	flags.Float64Var(&c.StalledPercent, "stalled-percent", 0, "share of clients that stop reading after subscribing")
 	flags.Float64Var(&c.MsgpackFraction, "msgpack-fraction", 0, "share of clients (0 to 1) that use socket.io-msgpack-parser packets")
+	flags.Float64Var(&c.ThrottleFraction, "throttle-fraction", 0, "share of clients that subscribe with -throttle-ms (spread evenly)")
+	flags.IntVar(&c.ThrottleMs, "throttle-ms", 0, "throttleMs of the throttled clients' subscriptions")
 	flags.IntVar(&c.Procs, "procs", 1, "client processes (each holds at most ~19,000 sockets)")
 	flags.DurationVar(&c.Warmup, "warmup", 2*time.Second, "publishing before the measurement window")
 	flags.DurationVar(&c.Duration, "duration", 10*time.Second, "measurement window")

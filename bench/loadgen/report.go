@@ -95,6 +95,14 @@ var metrics = []metric{
 	{"orders out of order", orders(func(s orderStats) uint64 { return s.OutOfOrder }), "%.0f"},
 	{"deliveries/s", func(r *result) (float64, bool) { return r.DeliveriesPerSec, true }, "%.0f"},
 	{"order latency p99 ms", func(r *result) (float64, bool) { return quantileMS(r.Fleet.OrderLatency, 0.99) }, "%.2f"},
+	{"throttled clients", func(r *result) (float64, bool) { return float64(r.Fleet.Throttled), r.Fleet.Throttled > 0 }, "%.0f"},
+	{"throttled deliveries/s", func(r *result) (float64, bool) {
+		return float64(r.Fleet.ThrottledDeliveries) / r.WindowSeconds, r.Fleet.Throttled > 0 && r.WindowSeconds > 0
+	}, "%.0f"},
+	{"throttled latency p99 ms", func(r *result) (float64, bool) {
+		h := r.Fleet.ThrottledLatency
+		return milliseconds(h.Quantile(0.99)), r.Fleet.Throttled > 0 && h != nil && h.Count() > 0
+	}, "%.2f"},
 	{"latency p50 ms", latency(0.5), "%.2f"},
 	{"latency p90 ms", latency(0.9), "%.2f"},
 	{"latency p99 ms", latency(0.99), "%.2f"},
@@ -237,6 +245,9 @@ func describe(r *result) string {
 	}
 	text := fmt.Sprintf("%d clients (%d stalled), %d of %d symbols at %g/s, %s window",
 		r.Fleet.Clients, r.Fleet.Stalled, c.PerClient, c.Symbols, c.Rate, window)
+	if r.Fleet.Throttled > 0 {
+		text += fmt.Sprintf(", %d throttled to %d ms (latency rows: the others)", r.Fleet.Throttled, c.ThrottleMs)
+	}
 	if c.OrdersRate > 0 {
 		text += fmt.Sprintf(", %g orders/s", c.OrdersRate)
 	}
