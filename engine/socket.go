@@ -226,7 +226,7 @@ type marketPayload struct {
 	Symbols []string `json:"symbols"`
 	// ThrottleMs is kept raw: a value that is not a plain integer in range
 	// is refused, not rounded (parseThrottle).
-	ThrottleMs json.RawMessage `json:"throttleMs"`
+	ThrottleMs json.RawMessage `json:"throttleMs,omitempty"`
 }
 
 type symbolsAnswer struct {

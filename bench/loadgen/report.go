@@ -101,7 +101,10 @@ var metrics = []metric{
 	}, "%.0f"},
 	{"throttled latency p99 ms", func(r *result) (float64, bool) {
 		h := r.Fleet.ThrottledLatency
-		return milliseconds(h.Quantile(0.99)), r.Fleet.Throttled > 0 && h != nil && h.Count() > 0
+		if r.Fleet.Throttled == 0 || h == nil || h.Count() == 0 {
+			return 0, false
+		}
+		return milliseconds(h.Quantile(0.99)), true
 	}, "%.2f"},
 	{"latency p50 ms", latency(0.5), "%.2f"},
 	{"latency p90 ms", latency(0.9), "%.2f"},
