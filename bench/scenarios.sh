@@ -41,7 +41,7 @@
 #                 loadgen processes; then 1 tick/s per symbol and 1,000 orders/s
 #                 over all the users. RSS per connection per node (right after
 #                 the ramp and after 65 s idle), CPU per connect, tick and order
-#                 p99, orders exactly once, and the servers' RSS 65 s after the
+#                 p99, orders exactly once, and the servers' RSS AFTER_CLOSE (170s) after the
 #                 clients closed (the gateway checks its memory every 30 s).
 #   8 throttle    5,000 connections x 1 of 100 symbols (50 per symbol) at 20 ticks/s, run twice:
 #                 every client unthrottled, then half of them (every other one)
@@ -199,6 +199,11 @@ measure() {
 }
 
 orders_rate=$(((5000 + scale - 1) / scale))
+# scale: how long after the clients closed the servers' memory is read.
+# The default is past the gateway's recovery window (2 min: closed sessions
+# are kept that long for their clients to come back), its session sweep
+# (a tenth of the window) and its 30 s memory check.
+after_close=${AFTER_CLOSE:-170s}
 # Loadgen processes of one scenario, when not one per 15,000 clients (scale).
 loadgen_procs=
 for scenario in $scenarios; do
@@ -275,7 +280,7 @@ for scenario in $scenarios; do
 			orders=()
 			[ "$target" = floor ] || orders=(-orders-rate $(((1000 + scale - 1) / scale)))
 			measure scale-100k "$target" 6 100000 -symbols 100 -per-client 5 -rate 1 \
-				-ramp 1500 -connect-timeout 60s -drain 30s -idle-settle 65s -after-close 65s "${orders[@]}"
+				-ramp 1500 -connect-timeout 60s -drain 30s -idle-settle 65s -after-close "$after_close" "${orders[@]}"
 			loadgen_procs=
 			;;
 		*)
