@@ -48,7 +48,13 @@ socket.on("order:update", (order, offset) => {
   result.offsets.push(typeof offset);
   if (result.orders.length === 10 && !dropped) {
     dropped = true;
-    socket.io.engine.close();
+    // Cut on a later turn of the event loop, as a network blip would: the
+    // client hands decoded packets to the socket on process.nextTick, so a
+    // close from inside this handler leaves the packets decoded with this
+    // one to arrive on a closed socket, which buffers them without taking
+    // their offset and then also gets them replayed (a duplicate made by
+    // the client, whatever the server does).
+    setTimeout(() => socket.io.engine.close(), 0);
   }
   if (result.orders.length >= Number(wanted) && result.ticksAfterRecovery > 0) {
     finish({});
