@@ -171,10 +171,9 @@ func (c *clientConn) collectMixedLocked(scratch *flushScratch) {
 	var skipped uint64
 	for i := range c.subs {
 		sub := &c.subs[i]
-		msgpack := c.parser == parserMsgpack
 		if sub.throttle != 0 {
 			if sub.due {
-				if msgpack {
+				if c.parser == parserMsgpack {
 					scratch.frames, sub.lastSeq = sub.ring.appendMsgpackLatest(c.engine, scratch.frames, sub.lastSeq)
 				} else {
 					scratch.frames, sub.lastSeq = sub.ring.appendLatest(scratch.frames, sub.lastSeq)
@@ -184,16 +183,24 @@ func (c *clientConn) collectMixedLocked(scratch *flushScratch) {
 			continue
 		}
 		var lost uint64
-		if msgpack {
-			scratch.frames, sub.lastSeq, lost = sub.ring.appendMsgpackSince(c.engine, scratch.frames, sub.lastSeq)
-		} else {
-			scratch.frames, sub.lastSeq, lost = sub.ring.appendSince(scratch.frames, sub.lastSeq)
-		}
+		scratch.frames, lost = c.appendSinceLocked(scratch.frames, sub)
 		skipped += lost
 	}
 	if skipped > 0 && c.shard != nil {
 		c.shard.conflated.Add(skipped)
 	}
+}
+
+// appendSinceLocked appends sub's ticks newer than its last delivery, in
+// c's parser, and returns how many of them it had to skip.
+func (c *clientConn) appendSinceLocked(frames []*outboundFrame, sub *subscription) ([]*outboundFrame, uint64) {
+	var lost uint64
+	if c.parser == parserMsgpack {
+		frames, sub.lastSeq, lost = sub.ring.appendMsgpackSince(c.engine, frames, sub.lastSeq)
+	} else {
+		frames, sub.lastSeq, lost = sub.ring.appendSince(frames, sub.lastSeq)
+	}
+	return frames, lost
 }
 
 // markThrottledDue lets c's next flush send the newest tick of its
