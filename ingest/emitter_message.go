@@ -2,6 +2,9 @@ package ingest
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
 	"strings"
 
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -10,6 +13,42 @@ import (
 	"github.com/protrader5/ws-gateway/engine/auth"
 	"github.com/protrader5/ws-gateway/wire"
 )
+
+var (
+	// errEmitterMalformed is returned by decodeEmitterMessage for bytes that
+	// are not a notepack emitter message.
+	errEmitterMalformed = errors.New("ingest: malformed emitter message")
+	// errEmitterBinary is returned by decodeEmitterMessage for an event
+	// with binary data (a Buffer, an ArrayBuffer, an unknown extension).
+	errEmitterBinary = errors.New("ingest: emitter event with binary data")
+)
+
+// newNotepackReader reads an emitter message: MessagePack as notepack.io
+// writes it (the parser of @socket.io/redis-emitter and
+// @socket.io/redis-adapter). Its values are read by the same reader as a
+// socket.io-msgpack-parser client's packets, so they reach clients as the
+// JSON a Node.js Socket.IO server would have sent (docs/ingest.md). The
+// message's size is bounded by the router before it is read, so the JSON
+// has no limit of its own.
+func newNotepackReader(payload []byte) *wire.NotepackReader {
+	return wire.NewNotepackReader(payload, maxNotepackDepth, math.MaxInt)
+}
+
+// maxNotepackDepth bounds nesting, so a hostile message cannot exhaust the
+// stack; Socket.IO payloads nest a few levels at most.
+const maxNotepackDepth = 64
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errEmitterMalformed, fmt.Sprintf(format, args...))
+}
+
+// notepackError maps the reader's errors onto the emitter's.
+func notepackError(err error) error {
+	if errors.Is(err, wire.ErrMsgpackBinary) {
+		return errEmitterBinary
+	}
+	return malformed("%v", err)
+}
 
 // Socket.IO packet types an emitter message may carry (Socket.IO v5).
 const (
