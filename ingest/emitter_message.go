@@ -2,6 +2,9 @@ package ingest
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
 	"strings"
 
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -10,6 +13,42 @@ import (
 	"github.com/protrader5/ws-gateway/engine/auth"
 	"github.com/protrader5/ws-gateway/wire"
 )
+
+var (
+	// errEmitterMalformed is returned by decodeEmitterMessage for bytes that
+	// are not a notepack emitter message.
+	errEmitterMalformed = errors.New("ingest: malformed emitter message")
+	// errEmitterBinary is returned by decodeEmitterMessage for an event
+	// with binary data (a Buffer, an ArrayBuffer, an unknown extension).
+	errEmitterBinary = errors.New("ingest: emitter event with binary data")
+)
+
+// newNotepackReader reads an emitter message: MessagePack as notepack.io
+// writes it (the parser of @socket.io/redis-emitter and
+// @socket.io/redis-adapter). Its values are read by the same reader as a
+// socket.io-msgpack-parser client's packets, so they reach clients as the
+// JSON a Node.js Socket.IO server would have sent (docs/ingest.md). The
+// message's size is bounded by the router before it is read, so the JSON
+// has no limit of its own.
+func newNotepackReader(payload []byte) *wire.NotepackReader {
+	return wire.NewNotepackReader(payload, maxNotepackDepth, math.MaxInt)
+}
+
+// maxNotepackDepth bounds nesting, so a hostile message cannot exhaust the
+// stack; Socket.IO payloads nest a few levels at most.
+const maxNotepackDepth = 64
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errEmitterMalformed, fmt.Sprintf(format, args...))
+}
+
+// notepackError maps the reader's errors onto the emitter's.
+func notepackError(err error) error {
+	if errors.Is(err, wire.ErrMsgpackBinary) {
+		return errEmitterBinary
+	}
+	return malformed("%v", err)
+}
 
 // Socket.IO packet types an emitter message may carry (Socket.IO v5).
 const (
@@ -41,21 +80,21 @@ func (m *emitterMessage) arg(i int) []byte { return m.data[m.args[i][0]:m.args[i
 func decodeEmitterMessage(payload []byte) (emitterMessage, error) {
 	var m emitterMessage
 	r := newNotepackReader(payload)
-	length, err := r.decoder.DecodeArrayLen()
+	length, err := r.Decoder().DecodeArrayLen()
 	if err != nil || length != 3 {
 		return m, malformed("want [uid, packet, options], got %d elements (%v)", length, err)
 	}
-	if err := r.decoder.Skip(); err != nil { // the publisher's uid
+	if err := r.Decoder().Skip(); err != nil { // the publisher's uid
 		return m, malformed("uid: %v", err)
 	}
-	if err := r.readPacket(&m); err != nil {
+	if err := readPacket(r, &m); err != nil {
 		return m, err
 	}
-	if err := r.readOptions(&m); err != nil {
+	if err := readOptions(r, &m); err != nil {
 		return m, err
 	}
-	if r.source.Len() != 0 {
-		return m, malformed("%d bytes after the message", r.source.Len())
+	if r.Remaining() != 0 {
+		return m, malformed("%d bytes after the message", r.Remaining())
 	}
 	if m.data == nil {
 		return m, malformed("packet without data")
@@ -63,37 +102,37 @@ func decodeEmitterMessage(payload []byte) (emitterMessage, error) {
 	return m, nil
 }
 
-func (r *notepackReader) readPacket(m *emitterMessage) error {
-	members, err := r.mapLength()
+func readPacket(r *wire.NotepackReader, m *emitterMessage) error {
+	members, err := mapLength(r)
 	if err != nil {
 		return err
 	}
 	m.namespace = "/"
 	for range members {
-		key, err := r.readString()
+		key, err := readString(r)
 		if err != nil {
 			return err
 		}
 		switch key {
 		case "type":
-			if m.packetType, err = r.decoder.DecodeInt64(); err != nil {
+			if m.packetType, err = r.Decoder().DecodeInt64(); err != nil {
 				return malformed("packet type: %v", err)
 			}
 		case "nsp":
-			if m.namespace, err = r.readString(); err != nil {
+			if m.namespace, err = readString(r); err != nil {
 				return err
 			}
 		case "id":
 			m.hasAckID = true
-			if err := r.decoder.Skip(); err != nil {
+			if err := r.Decoder().Skip(); err != nil {
 				return malformed("packet id: %v", err)
 			}
 		case "data":
-			if err := r.readData(m); err != nil {
+			if err := readData(r, m); err != nil {
 				return err
 			}
 		default:
-			if err := r.decoder.Skip(); err != nil {
+			if err := r.Decoder().Skip(); err != nil {
 				return malformed("packet %s: %v", key, err)
 			}
 		}
@@ -102,25 +141,26 @@ func (r *notepackReader) readPacket(m *emitterMessage) error {
 }
 
 // readData reads the event name and arguments into m.data as JSON.
-func (r *notepackReader) readData(m *emitterMessage) error {
-	length, err := r.decoder.DecodeArrayLen()
-	if err != nil || length < 1 || length > r.source.Len()+1 {
+func readData(r *wire.NotepackReader, m *emitterMessage) error {
+	length, err := r.Decoder().DecodeArrayLen()
+	if err != nil || length < 1 || length > r.Remaining()+1 {
 		return malformed("packet data is not an event array (%v)", err)
 	}
-	if m.event, err = r.readString(); err != nil {
-		return err
+	data, event, err := r.AppendString([]byte{'['})
+	if err != nil {
+		return notepackError(err)
 	}
-	data := appendJSString([]byte{'['}, []byte(m.event))
+	m.event = event
 	// Grown as read: the length is only a claim until the bytes are there.
 	m.args = make([][2]int, 0, min(length-1, 8))
 	for range length - 1 {
 		data = append(data, ',')
 		start := len(data)
-		var kind valueKind
-		if data, kind, err = r.appendJSON(data, 1); err != nil {
-			return err
+		var undefined bool
+		if data, undefined, err = r.AppendJSON(data); err != nil {
+			return notepackError(err)
 		}
-		if kind == kindUndefined {
+		if undefined {
 			data = append(data, "null"...)
 		}
 		m.args = append(m.args, [2]int{start, len(data)})
@@ -129,25 +169,25 @@ func (r *notepackReader) readData(m *emitterMessage) error {
 	return nil
 }
 
-func (r *notepackReader) readOptions(m *emitterMessage) error {
-	members, err := r.mapLength()
+func readOptions(r *wire.NotepackReader, m *emitterMessage) error {
+	members, err := mapLength(r)
 	if err != nil {
 		return err
 	}
 	for range members {
-		key, err := r.readString()
+		key, err := readString(r)
 		if err != nil {
 			return err
 		}
 		switch key {
 		case "rooms":
-			m.rooms, err = r.readStrings()
+			m.rooms, err = readStrings(r)
 		case "except":
-			m.except, err = r.readStrings()
+			m.except, err = readStrings(r)
 		case "flags":
-			err = r.readFlags(m)
+			err = readFlags(r, m)
 		default:
-			if err = r.decoder.Skip(); err != nil {
+			if err = r.Decoder().Skip(); err != nil {
 				err = malformed("options %s: %v", key, err)
 			}
 		}
@@ -158,53 +198,62 @@ func (r *notepackReader) readOptions(m *emitterMessage) error {
 	return nil
 }
 
-func (r *notepackReader) readFlags(m *emitterMessage) error {
-	code, err := r.decoder.PeekCode()
+func readFlags(r *wire.NotepackReader, m *emitterMessage) error {
+	code, err := r.Decoder().PeekCode()
 	if err == nil && code == msgpcode.Nil {
-		return r.decoder.DecodeNil()
+		return r.Decoder().DecodeNil()
 	}
-	members, err := r.mapLength()
+	members, err := mapLength(r)
 	if err != nil {
 		return err
 	}
 	for range members {
-		key, err := r.readString()
+		key, err := readString(r)
 		if err != nil {
 			return err
 		}
 		if key != "volatile" {
-			if err := r.decoder.Skip(); err != nil {
+			if err := r.Decoder().Skip(); err != nil {
 				return malformed("flag %s: %v", key, err)
 			}
 			continue
 		}
-		if m.volatile, err = r.decoder.DecodeBool(); err != nil {
+		if m.volatile, err = r.Decoder().DecodeBool(); err != nil {
 			return malformed("volatile flag: %v", err)
 		}
 	}
 	return nil
 }
 
-func (r *notepackReader) mapLength() (int, error) {
-	length, err := r.decoder.DecodeMapLen()
-	if err != nil || length < 0 || length > r.source.Len()/2 {
+// readString reads a str: a key, a namespace, a room.
+func readString(r *wire.NotepackReader) (string, error) {
+	value, err := r.ReadString()
+	if err != nil {
+		return "", notepackError(err)
+	}
+	return value, nil
+}
+
+func mapLength(r *wire.NotepackReader) (int, error) {
+	length, err := r.Decoder().DecodeMapLen()
+	if err != nil || length < 0 || length > r.Remaining()/2 {
 		return 0, malformed("want a map (%v)", err)
 	}
 	return length, nil
 }
 
-func (r *notepackReader) readStrings() ([]string, error) {
-	code, err := r.decoder.PeekCode()
+func readStrings(r *wire.NotepackReader) ([]string, error) {
+	code, err := r.Decoder().PeekCode()
 	if err == nil && code == msgpcode.Nil {
-		return nil, r.decoder.DecodeNil()
+		return nil, r.Decoder().DecodeNil()
 	}
-	length, err := r.decoder.DecodeArrayLen()
-	if err != nil || length < 0 || length > r.source.Len() {
+	length, err := r.Decoder().DecodeArrayLen()
+	if err != nil || length < 0 || length > r.Remaining() {
 		return nil, malformed("want an array of rooms (%v)", err)
 	}
 	values := make([]string, 0, min(length, 8))
 	for range length {
-		value, err := r.readString()
+		value, err := readString(r)
 		if err != nil {
 			return nil, err
 		}

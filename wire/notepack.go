@@ -1,10 +1,8 @@
-package ingest
+package wire
 
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
-	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -14,146 +12,176 @@ import (
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
-// The emitter's messages are MessagePack as notepack.io writes and reads it
-// (the parser of @socket.io/redis-emitter and @socket.io/redis-adapter).
+// This file reads MessagePack as notepack.io 3 writes it (the parser of
+// socket.io-msgpack-parser, @socket.io/redis-emitter and
+// @socket.io/redis-adapter) and writes each value as the JSON text that
+// JSON.stringify would make of what notepack decodes: what a Node.js
+// Socket.IO server would have seen. Both the msgpack clients
+// (DecodeMsgpackSocketPacket) and the Redis emitter input (package ingest)
+// read values through it, so that one value means the same on both ways in.
 // The msgpack library reads the wire format; what notepack means by its
-// extensions is decided here, as notepack.io 3 decodes them, so that the
-// JSON a client gets is what JSON.stringify would make of the value a
-// Node.js Socket.IO server would have decoded:
+// extensions is decided here:
 //
 //   - fixext 1 of type 0 is undefined (older notepack wrote undefined so):
 //     null in an array, left out as an object member;
 //   - ext 8/16/32 of type 0 is an ArrayBuffer, bin 8/16/32 a Buffer, any
-//     other unknown extension a [type, Buffer] pair: binary, which the
-//     gateway does not deliver (errEmitterBinary);
+//     other unknown extension a [type, Buffer] pair: binary, which has no
+//     JSON form (ErrMsgpackBinary);
 //   - ext type -1 (the MessagePack timestamp: 32, 64 or 96 bits) and
 //     fixext 8 of type 0 (older notepack's milliseconds) are Dates: an ISO
 //     string with milliseconds, as Date.prototype.toJSON writes, or null
 //     for a date out of JavaScript's range;
 //   - every number is a JavaScript number: integers beyond 2^53 lose
-//     precision as they would in Node, NaN and infinities become null.
+//     precision as they would in Node, NaN and infinities become null;
+//   - object keys must be strings (notepack writes no others).
+//
+// Every length a message claims is checked against the bytes left before
+// anything is allocated for it, so a short hostile message cannot make the
+// reader allocate much.
 
-// maxNotepackDepth bounds nesting, so a hostile message cannot exhaust the
-// stack; Socket.IO payloads nest a few levels at most.
-const maxNotepackDepth = 64
-
-var (
-	// errEmitterMalformed is returned by decodeEmitterMessage for bytes that
-	// are not a notepack emitter message.
-	errEmitterMalformed = errors.New("ingest: malformed emitter message")
-	// errEmitterBinary is returned by decodeEmitterMessage for an event
-	// with binary data (a Buffer, an ArrayBuffer, an unknown extension).
-	errEmitterBinary = errors.New("ingest: emitter event with binary data")
-)
-
-// valueKind is what kind of JSON value appendNotepackJSON wrote.
-type valueKind uint8
-
-const (
-	kindUndefined valueKind = iota // nothing was written
-	kindNull
-	kindBool
-	kindNumber
-	kindString
-	kindArray
-	kindObject
-)
-
-// notepackReader turns MessagePack values into JSON.
-type notepackReader struct {
-	source  *bytes.Reader
-	decoder *msgpack.Decoder
-	scratch []byte
+// NotepackReader reads one notepack-encoded message: the caller reads the
+// message's structure with Decoder and its values with AppendJSON. Errors
+// are ErrInvalidPayload (not MessagePack, cut short, too deep, a key that
+// is not a string), ErrMsgpackBinary and ErrMsgpackTooLarge.
+type NotepackReader struct {
+	source   bytes.Reader
+	decoder  *msgpack.Decoder
+	scratch  []byte
+	maxDepth int
+	limit    int
 }
 
-func newNotepackReader(payload []byte) *notepackReader {
-	source := bytes.NewReader(payload)
-	return &notepackReader{source: source, decoder: msgpack.NewDecoder(source)}
+// NewNotepackReader returns a reader of message. AppendJSON refuses values
+// nested deeper than maxDepth arrays and objects, and stops with
+// ErrMsgpackTooLarge once its output passes limit bytes (checked before
+// each value, so it may pass it by one string).
+func NewNotepackReader(message []byte, maxDepth, limit int) *NotepackReader {
+	r := &NotepackReader{maxDepth: maxDepth, limit: limit}
+	r.source.Reset(message)
+	r.decoder = msgpack.NewDecoder(&r.source)
+	return r
 }
 
-func malformed(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errEmitterMalformed, fmt.Sprintf(format, args...))
-}
+// Decoder returns the decoder positioned at the reader's next value, for
+// the parts of a message that are not values (a packet's fields).
+func (r *NotepackReader) Decoder() *msgpack.Decoder { return r.decoder }
 
-// readString reads a MessagePack str as Go string.
-func (r *notepackReader) readString() (string, error) {
-	code, err := r.decoder.PeekCode()
-	if err != nil {
-		return "", malformed("%v", err)
-	}
-	if !msgpcode.IsString(code) {
-		return "", malformed("want a string, got code %#x", code)
-	}
-	raw, err := r.readRaw()
+// Remaining returns how many bytes of the message are left: a bound for
+// the lengths the caller reads through Decoder.
+func (r *NotepackReader) Remaining() int { return r.source.Len() }
+
+// ReadString reads a str value.
+func (r *NotepackReader) ReadString() (string, error) {
+	raw, err := r.readStr()
 	return string(raw), err
+}
+
+// AppendString reads a str value, appends its JSON to dst and returns the
+// string too (an event name, needed both ways).
+func (r *NotepackReader) AppendString(dst []byte) ([]byte, string, error) {
+	raw, err := r.readStr()
+	if err != nil {
+		return dst, "", err
+	}
+	return appendJSString(dst, raw), string(raw), nil
+}
+
+// readStr reads a str into scratch, valid until the next read.
+func (r *NotepackReader) readStr() ([]byte, error) {
+	code, err := r.decoder.PeekCode()
+	if err != nil || !msgpcode.IsString(code) {
+		return nil, ErrInvalidPayload
+	}
+	return r.readRaw()
 }
 
 // readRaw reads the bytes of a str or bin whose header is next, into
 // scratch. A length beyond the message's end is refused before anything
 // is allocated for it.
-func (r *notepackReader) readRaw() ([]byte, error) {
+func (r *NotepackReader) readRaw() ([]byte, error) {
 	length, err := r.decoder.DecodeBytesLen()
-	if err != nil {
-		return nil, malformed("%v", err)
-	}
-	if length < 0 || length > r.source.Len() {
-		return nil, malformed("length %d past the end", length)
+	if err != nil || length < 0 || length > r.source.Len() {
+		return nil, ErrInvalidPayload
 	}
 	if cap(r.scratch) < length {
 		r.scratch = make([]byte, length)
 	}
 	r.scratch = r.scratch[:length]
-	if err := r.decoder.ReadFull(r.scratch); err != nil {
-		return nil, malformed("%v", err)
+	if r.decoder.ReadFull(r.scratch) != nil {
+		return nil, ErrInvalidPayload
 	}
 	return r.scratch, nil
 }
 
-// appendJSON reads one value and appends its JSON to dst.
-func (r *notepackReader) appendJSON(dst []byte, depth int) ([]byte, valueKind, error) {
-	if depth > maxNotepackDepth {
-		return dst, 0, malformed("nested deeper than %d", maxNotepackDepth)
+// skipUndefined consumes notepack's undefined (fixext 1 of type 0) when it
+// comes next, and reports whether it did.
+func (r *NotepackReader) skipUndefined() (bool, error) {
+	code, err := r.decoder.PeekCode()
+	if err != nil || code != msgpcode.FixExt1 {
+		return false, nil
+	}
+	extensionType, length, err := r.decoder.DecodeExtHeader()
+	var body [1]byte
+	if err != nil || length != 1 || r.decoder.ReadFull(body[:]) != nil {
+		return false, ErrInvalidPayload
+	}
+	if extensionType != 0 {
+		return false, ErrMsgpackBinary
+	}
+	return true, nil
+}
+
+// AppendJSON reads one value and appends its JSON to dst. For undefined it
+// appends nothing and reports it: the caller writes null in an array and
+// leaves an object member out, as JSON.stringify does.
+func (r *NotepackReader) AppendJSON(dst []byte) ([]byte, bool, error) {
+	return r.appendJSON(dst, 0)
+}
+
+func (r *NotepackReader) appendJSON(dst []byte, depth int) ([]byte, bool, error) {
+	if len(dst) > r.limit {
+		return dst, false, ErrMsgpackTooLarge
+	}
+	if depth > r.maxDepth {
+		return dst, false, ErrInvalidPayload
 	}
 	code, err := r.decoder.PeekCode()
 	if err != nil {
-		return dst, 0, malformed("%v", err)
+		return dst, false, ErrInvalidPayload
 	}
 	switch {
 	case code == msgpcode.Nil:
 		_ = r.decoder.DecodeNil()
-		return append(dst, "null"...), kindNull, nil
+		return append(dst, "null"...), false, nil
 	case code == msgpcode.True || code == msgpcode.False:
-		value, err := r.decoder.DecodeBool()
-		if err != nil {
-			return dst, 0, malformed("%v", err)
-		}
-		return strconv.AppendBool(dst, value), kindBool, nil
+		value, _ := r.decoder.DecodeBool()
+		return strconv.AppendBool(dst, value), false, nil
 	case code == msgpcode.Uint64:
 		value, err := r.decoder.DecodeUint64()
 		if err != nil {
-			return dst, 0, malformed("%v", err)
+			return dst, false, ErrInvalidPayload
 		}
-		return appendJSNumber(dst, float64(value)), kindNumber, nil
+		return appendJSNumber(dst, float64(value)), false, nil
 	case msgpcode.IsFixedNum(code) || (code >= msgpcode.Uint8 && code <= msgpcode.Int64):
 		value, err := r.decoder.DecodeInt64()
 		if err != nil {
-			return dst, 0, malformed("%v", err)
+			return dst, false, ErrInvalidPayload
 		}
-		return appendJSNumber(dst, float64(value)), kindNumber, nil
+		return appendJSNumber(dst, float64(value)), false, nil
 	case code == msgpcode.Float || code == msgpcode.Double:
 		value, err := r.decoder.DecodeFloat64()
 		if err != nil {
-			return dst, 0, malformed("%v", err)
+			return dst, false, ErrInvalidPayload
 		}
-		return appendJSNumber(dst, value), kindNumber, nil
+		return appendJSNumber(dst, value), false, nil
 	case msgpcode.IsString(code):
 		raw, err := r.readRaw()
 		if err != nil {
-			return dst, 0, err
+			return dst, false, err
 		}
-		return appendJSString(dst, raw), kindString, nil
+		return appendJSString(dst, raw), false, nil
 	case msgpcode.IsBin(code):
-		return dst, 0, errEmitterBinary
+		return dst, false, ErrMsgpackBinary
 	case msgpcode.IsFixedArray(code) || code == msgpcode.Array16 || code == msgpcode.Array32:
 		return r.appendArray(dst, depth)
 	case msgpcode.IsFixedMap(code) || code == msgpcode.Map16 || code == msgpcode.Map32:
@@ -161,40 +189,34 @@ func (r *notepackReader) appendJSON(dst []byte, depth int) ([]byte, valueKind, e
 	case msgpcode.IsFixedExt(code) || msgpcode.IsExt(code):
 		return r.appendExtension(dst, code)
 	}
-	return dst, 0, malformed("unknown code %#x", code)
+	return dst, false, ErrInvalidPayload // 0xc1, never used
 }
 
-func (r *notepackReader) appendArray(dst []byte, depth int) ([]byte, valueKind, error) {
+func (r *NotepackReader) appendArray(dst []byte, depth int) ([]byte, bool, error) {
 	length, err := r.decoder.DecodeArrayLen()
-	if err != nil {
-		return dst, 0, malformed("%v", err)
-	}
-	if length < 0 || length > r.source.Len() { // every element takes a byte at least
-		return dst, 0, malformed("array of %d past the end", length)
+	if err != nil || length < 0 || length > r.source.Len() { // every element takes a byte at least
+		return dst, false, ErrInvalidPayload
 	}
 	dst = append(dst, '[')
 	for i := range length {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		var kind valueKind
-		if dst, kind, err = r.appendJSON(dst, depth+1); err != nil {
-			return dst, 0, err
+		var undefined bool
+		if dst, undefined, err = r.appendJSON(dst, depth+1); err != nil {
+			return dst, false, err
 		}
-		if kind == kindUndefined {
+		if undefined {
 			dst = append(dst, "null"...)
 		}
 	}
-	return append(dst, ']'), kindArray, nil
+	return append(dst, ']'), false, nil
 }
 
-func (r *notepackReader) appendObject(dst []byte, depth int) ([]byte, valueKind, error) {
+func (r *NotepackReader) appendObject(dst []byte, depth int) ([]byte, bool, error) {
 	length, err := r.decoder.DecodeMapLen()
-	if err != nil {
-		return dst, 0, malformed("%v", err)
-	}
-	if length < 0 || length > r.source.Len()/2 { // a key and a value take a byte each at least
-		return dst, 0, malformed("map of %d past the end", length)
+	if err != nil || length < 0 || length > r.source.Len()/2 { // a key and a value take a byte each at least
+		return dst, false, ErrInvalidPayload
 	}
 	dst = append(dst, '{')
 	members := 0
@@ -203,50 +225,48 @@ func (r *notepackReader) appendObject(dst []byte, depth int) ([]byte, valueKind,
 		if members > 0 {
 			dst = append(dst, ',')
 		}
-		key, err := r.readString()
+		key, err := r.readStr()
 		if err != nil {
-			return dst, 0, err
+			return dst, false, err
 		}
-		dst = appendJSString(dst, []byte(key))
+		dst = appendJSString(dst, key)
 		dst = append(dst, ':')
-		var kind valueKind
-		if dst, kind, err = r.appendJSON(dst, depth+1); err != nil {
-			return dst, 0, err
+		var undefined bool
+		if dst, undefined, err = r.appendJSON(dst, depth+1); err != nil {
+			return dst, false, err
 		}
-		if kind == kindUndefined {
+		if undefined {
 			dst = dst[:mark] // JSON.stringify leaves undefined members out
 			continue
 		}
 		members++
 	}
-	return append(dst, '}'), kindObject, nil
+	return append(dst, '}'), false, nil
 }
 
 // appendExtension handles notepack's extensions (see the top of the file).
-func (r *notepackReader) appendExtension(dst []byte, code byte) ([]byte, valueKind, error) {
+func (r *NotepackReader) appendExtension(dst []byte, code byte) ([]byte, bool, error) {
 	extensionType, length, err := r.decoder.DecodeExtHeader()
-	if err != nil {
-		return dst, 0, malformed("%v", err)
-	}
-	if length < 0 || length > r.source.Len() {
-		return dst, 0, malformed("extension of %d past the end", length)
+	if err != nil || length < 0 || length > r.source.Len() {
+		return dst, false, ErrInvalidPayload
 	}
 	var body [12]byte
 	if length > len(body) || (extensionType != 0 && extensionType != -1) {
-		return dst, 0, errEmitterBinary
+		return dst, false, ErrMsgpackBinary
 	}
-	if err := r.decoder.ReadFull(body[:length]); err != nil {
-		return dst, 0, malformed("%v", err)
+	if r.decoder.ReadFull(body[:length]) != nil {
+		return dst, false, ErrInvalidPayload
 	}
 	switch {
 	case extensionType == 0 && code == msgpcode.FixExt1:
-		return dst, kindUndefined, nil
+		return dst, true, nil
 	case extensionType == 0 && code == msgpcode.FixExt8:
+		// Milliseconds since 1970: a signed high and an unsigned low word.
 		high := int64(int32(binary.BigEndian.Uint32(body[:4])))
 		low := int64(binary.BigEndian.Uint32(body[4:8]))
-		return appendJSDate(dst, float64(high<<32+low)), kindString, nil
+		return appendJSDate(dst, float64(high<<32+low)), false, nil
 	case extensionType == 0:
-		return dst, 0, errEmitterBinary
+		return dst, false, ErrMsgpackBinary
 	}
 	// The MessagePack timestamp extension.
 	var seconds, nanoseconds float64
@@ -261,9 +281,9 @@ func (r *notepackReader) appendExtension(dst []byte, code byte) ([]byte, valueKi
 		nanoseconds = float64(binary.BigEndian.Uint32(body[:4]))
 		seconds = float64(int64(binary.BigEndian.Uint64(body[4:12])))
 	default:
-		return dst, 0, malformed("timestamp of %d bytes", length)
+		return dst, false, ErrInvalidPayload
 	}
-	return appendJSDate(dst, seconds*1e3+nanoseconds/1e6), kindString, nil
+	return appendJSDate(dst, seconds*1e3+nanoseconds/1e6), false, nil
 }
 
 // appendJSNumber writes value as JavaScript's Number.prototype.toString
