@@ -20,6 +20,7 @@ type shard struct {
 	mu          sync.Mutex                    // guards subscribers and users; see LOCKING.md
 	subscribers map[*symbolRing][]*clientConn // guarded by mu
 	users       map[string][]*clientConn      // guarded by mu; connected sockets per user
+	usersPeak   int                           // guarded by mu; see shrinkAfterDelete
 	history     *history                      // guarded by mu; nil without recovery
 	buckets     map[uint16]*throttleBucket    // guarded by mu; throttled subscriptions by throttleMs
 	throttleDue atomic.Int64                  // written under mu; when the earliest bucket is due (monotonicNow), 0 = none

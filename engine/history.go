@@ -18,6 +18,7 @@ type history struct {
 	maxBytes   int // frame bytes kept, all users together
 
 	users      map[string]*userHistory
+	usersPeak  int           // see shrinkAfterDelete
 	expiry     []expiryEntry // every entry's user, in the order recorded
 	expiryHead int
 	entries    int // live entries, all users
@@ -54,6 +55,7 @@ func (h *history) record(userID string, stream Stream, id EntryID, frame *outbou
 	if user == nil {
 		user = &userHistory{}
 		h.users[userID] = user
+		notePeak(h.users, &h.usersPeak)
 	}
 	if len(user.entries)-user.head >= h.maxPerUser {
 		h.dropOldest(user)
@@ -145,6 +147,7 @@ func (h *history) sweepUsers(now int64) {
 			delete(h.users, userID)
 		}
 	}
+	h.users = shrinkAfterDelete(h.users, &h.usersPeak)
 }
 
 // collect appends to frames userID's messages on streams (a bit per

@@ -32,6 +32,7 @@ func (e *Engine) accept(c *clientConn) {
 func (e *Engine) track(c *clientConn) {
 	e.connsMu.Lock()
 	e.conns[c] = struct{}{}
+	notePeak(e.conns, &e.connsPeak)
 	e.connsMu.Unlock()
 	e.metrics.connections.Add(1)
 }
@@ -62,6 +63,7 @@ func (e *Engine) retire(c *clientConn) {
 	e.connsMu.Lock()
 	_, known := e.conns[c]
 	delete(e.conns, c)
+	e.conns = shrinkAfterDelete(e.conns, &e.connsPeak)
 	e.connsMu.Unlock()
 	if known {
 		e.metrics.connections.Add(-1)

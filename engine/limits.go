@@ -43,6 +43,8 @@ type limits struct {
 	perIP    map[string]int         // guarded by mu
 	buckets  map[string]*ipBucket   // guarded by mu
 	counted  map[*clientConn]string // guarded by mu; session -> the address it counts against
+	// countedPeak and perIPPeak are the maps' peaks: see shrinkAfterDelete.
+	countedPeak, perIPPeak int // guarded by mu
 }
 
 type ipBucket struct {
@@ -111,6 +113,8 @@ func (l *limits) opened(ip string, c *clientConn) {
 		l.counted[c] = ip
 		l.sessions++
 		l.perIP[ip]++
+		notePeak(l.counted, &l.countedPeak)
+		notePeak(l.perIP, &l.perIPPeak)
 	}
 	l.mu.Unlock()
 }
@@ -121,9 +125,11 @@ func (l *limits) closed(c *clientConn) {
 	l.mu.Lock()
 	if ip, known := l.counted[c]; known {
 		delete(l.counted, c)
+		l.counted = shrinkAfterDelete(l.counted, &l.countedPeak)
 		l.sessions--
 		if l.perIP[ip] <= 1 {
 			delete(l.perIP, ip)
+			l.perIP = shrinkAfterDelete(l.perIP, &l.perIPPeak)
 		} else {
 			l.perIP[ip]--
 		}

@@ -231,6 +231,7 @@ func (e *Engine) removeSession(sid string, c *clientConn) {
 	e.sessionsMu.Lock()
 	if e.sessions[sid] == c {
 		delete(e.sessions, sid)
+		e.sessions = shrinkAfterDelete(e.sessions, &e.sessionsPeak)
 	}
 	e.sessionsMu.Unlock()
 }
@@ -261,6 +262,7 @@ func (e *Engine) openPollingSession(w http.ResponseWriter, r *http.Request, clie
 	e.openApplication(c, r.URL.Path)
 	e.sessionsMu.Lock()
 	e.sessions[c.sid] = c
+	notePeak(e.sessions, &e.sessionsPeak)
 	e.sessionsMu.Unlock()
 	e.track(c)
 	e.limits.opened(clientIP, c)

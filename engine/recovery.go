@@ -53,6 +53,7 @@ type recovery struct {
 	seen     [streamCount]bool      // guarded by mu; seenFrom is set
 	scratch  []byte                 // guarded by mu
 	live     map[string]*clientConn // guarded by liveMu; connected sockets by pid
+	livePeak int                    // guarded by liveMu; see shrinkAfterDelete
 	liveMu   sync.Mutex             //
 	saves    map[string]*Session    // guarded by savesMu; nil Session = delete
 	savesMu  sync.Mutex             //
@@ -241,6 +242,7 @@ func (r *recovery) recover(c *clientConn, session Session, from Cursor, tokenExp
 	c.enqueueLocked(newTextFrame(wire.AppendConnectRecoverable(nil, "/", session.SocketID, session.PID)), false, 0)
 	c.mu.Unlock()
 	s.users[session.UserID] = append(s.users[session.UserID], c)
+	notePeak(s.users, &s.usersPeak)
 	s.mu.Unlock()
 	e.metrics.sockets.Add(1)
 	// Counted before anything is written, so that whoever sees the socket
@@ -281,6 +283,7 @@ func (r *recovery) goLive(c *clientConn) {
 	r.liveMu.Lock()
 	previous := r.live[pid]
 	r.live[pid] = c
+	notePeak(r.live, &r.livePeak)
 	r.liveMu.Unlock()
 	if previous != nil && previous != c {
 		previous.closeWith(reasonSessionTakenOver)
@@ -334,6 +337,7 @@ func (r *recovery) unregister(c *clientConn, pid string) {
 	r.liveMu.Lock()
 	if r.live[pid] == c {
 		delete(r.live, pid)
+		r.live = shrinkAfterDelete(r.live, &r.livePeak)
 	}
 	r.liveMu.Unlock()
 }

@@ -29,11 +29,13 @@ type Engine struct {
 
 	snapshotSlots chan struct{}
 
-	connsMu sync.Mutex
-	conns   map[*clientConn]struct{} // guarded by connsMu; every live connection
+	connsMu   sync.Mutex
+	conns     map[*clientConn]struct{} // guarded by connsMu; every live connection
+	connsPeak int                      // guarded by connsMu; see shrinkAfterDelete
 
-	sessionsMu sync.RWMutex
-	sessions   map[string]*clientConn // guarded by sessionsMu; polling sessions by sid
+	sessionsMu   sync.RWMutex
+	sessions     map[string]*clientConn // guarded by sessionsMu; polling sessions by sid
+	sessionsPeak int                    // guarded by sessionsMu; see shrinkAfterDelete
 
 	limits   *limits
 	recovery *recovery // nil when Config.RecoveryWindow is zero

@@ -24,6 +24,7 @@ func (e *Engine) join(c *clientConn, userID, socketID string) {
 	c.connected = true
 	c.mu.Unlock()
 	s.users[userID] = append(s.users[userID], c)
+	notePeak(s.users, &s.usersPeak)
 	s.mu.Unlock()
 	e.metrics.sockets.Add(1)
 }
@@ -66,6 +67,7 @@ func (e *Engine) leave(c *clientConn) {
 	}
 	if len(sockets) == 0 {
 		delete(s.users, userID)
+		s.users = shrinkAfterDelete(s.users, &s.usersPeak)
 	} else {
 		s.users[userID] = sockets
 	}
