@@ -1,5 +1,7 @@
 package engine
 
+import "sync/atomic"
+
 // A Go map keeps the table of the most entries it ever held: deleting
 // entries frees neither its buckets nor what they point at being scanned.
 // After a burst of connections has closed, the engine's per-connection maps
@@ -14,9 +16,13 @@ package engine
 // amortized, a constant per deletion, and no timer is needed.
 
 // peakMapShrinkAbove is the peak below which a map is never copied: a
-// small table is not worth the copy. A variable for tests, which lower it
-// rather than open thousands of sockets.
-var peakMapShrinkAbove = 1024
+// small table is not worth the copy.
+const peakMapShrinkAbove = 1024
+
+// peakMapShrinkAboveForTests, when not zero, replaces peakMapShrinkAbove:
+// tests lower it rather than open thousands of sockets. Atomic, because
+// the connections of earlier tests may still be closing when it changes.
+var peakMapShrinkAboveForTests atomic.Int64
 
 // notePeak records len(m) in *peak after an insertion.
 func notePeak[K comparable, V any](m map[K]V, peak *int) {
@@ -27,7 +33,11 @@ func notePeak[K comparable, V any](m map[K]V, peak *int) {
 // peak, a copy of m sized for what it holds (and records that size as the
 // new peak). The caller replaces its map with the result.
 func shrinkAfterDelete[K comparable, V any](m map[K]V, peak *int) map[K]V {
-	if *peak <= peakMapShrinkAbove || len(m) >= *peak/4 {
+	threshold := peakMapShrinkAbove
+	if lowered := peakMapShrinkAboveForTests.Load(); lowered != 0 {
+		threshold = int(lowered)
+	}
+	if *peak <= threshold || len(m) >= *peak/4 {
 		return m
 	}
 	// Copied one by one: maps.Clone would keep the large table.

@@ -60,9 +60,8 @@ func TestShrinkAfterDeleteReturnsTheTable(t *testing.T) {
 // subscribed connections than the shrink threshold and checks that every
 // per-connection map of the engine was rebuilt at the size of what is left.
 func TestConnectionMapsShrinkAfterClose(t *testing.T) {
-	previous := peakMapShrinkAbove
-	peakMapShrinkAbove = 32
-	defer func() { peakMapShrinkAbove = previous }()
+	peakMapShrinkAboveForTests.Store(32)
+	defer peakMapShrinkAboveForTests.Store(0)
 	const connections = 160
 	e := startEngine(t, Config{Shards: 1, RecoveryWindow: time.Minute})
 	clients := make([]*testClient, 0, connections)
