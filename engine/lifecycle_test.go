@@ -130,9 +130,9 @@ func TestSlowlorisHeadsCostNoGoroutine(t *testing.T) {
 	if closed := e.Stats().Disconnects["handshake_timeout"]; closed != connections {
 		t.Fatalf("handshake_timeout disconnects = %d; want %d", closed, connections)
 	}
-	if entries := e.Stats().TimerEntries; entries != 0 {
-		t.Fatalf("timer entries = %d after every connection closed", entries)
-	}
+	// The wheel counts an entry out once the callback that fired it has
+	// returned, which may be just after the connection is counted out.
+	waitFor(t, "the timer entries to return to zero", func() bool { return e.Stats().TimerEntries == 0 })
 }
 
 // TestRequestHeadLimit checks that a connection's first request head may
