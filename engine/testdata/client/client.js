@@ -6,9 +6,9 @@
 // It subscribes to BTCUSD and finishes once it holds both the subscribe
 // ack and a market:data tick that arrived over the final transport:
 // WebSocket after the upgrade with the default options (polling first),
-// polling with transports: ["polling"]. The latest tick is sent before the
-// ack, and over polling the two can come in separate responses, so it
-// waits for whichever is last.
+// polling with transports: ["polling"]. A live tick published as the
+// subscription is made can overtake the ack (docs/protocol.md), and over
+// polling the two can come in separate responses, so it waits for both.
 import { io } from "socket.io-client";
 
 const [url, token, mode] = process.argv.slice(2);
