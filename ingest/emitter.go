@@ -353,18 +353,6 @@ func (e *Emitter) warn(message string, attrs ...slog.Attr) {
 	e.logger.LogAttrs(context.Background(), slog.LevelWarn, message, attrs...)
 }
 
-// publishTick hands a validated tick to the engine as handleTick does.
-func (r *Router) publishTick(decoded tickFields, tick []byte, received time.Time) {
-	if r.timed != nil && !received.IsZero() {
-		r.timed.PublishTickReceived(decoded.symbol, tick, received)
-	} else {
-		r.publisher.PublishTick(decoded.symbol, tick)
-	}
-	if decoded.hasPrice {
-		r.refreshPositions(decoded.symbol, decoded.price, decoded.priceRaw)
-	}
-}
-
 // publishUser hands a user message to the engine as handleUser does for a
 // Pub/Sub channel message.
 func (r *Router) publishUser(stream engine.Stream, userID string, message []byte, received time.Time) {

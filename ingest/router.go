@@ -285,6 +285,13 @@ func (r *Router) handleTick(tick []byte, received time.Time) {
 		return
 	}
 	r.accepted[ChannelTicks].Add(1)
+	r.publishTick(decoded, tick, received)
+}
+
+// publishTick hands a validated tick to the engine and refreshes the P&L
+// of the positions in its symbol: for the ticks channel and for ticks a
+// backend emits to a market room alike.
+func (r *Router) publishTick(decoded tickFields, tick []byte, received time.Time) {
 	if r.timed != nil && !received.IsZero() {
 		r.timed.PublishTickReceived(decoded.symbol, tick, received)
 	} else {
