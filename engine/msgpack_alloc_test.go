@@ -20,21 +20,7 @@ func TestMsgpackFanoutAllocatesOnlyTheTranslation(t *testing.T) {
 		}
 		subscribe(t, e, attachParserConn(t, e, fmt.Sprintf("user%d", i), parser, newMemorySink(false)), "AAA")
 	}
-	ring := e.ring("AAA", false)
-	frames := make([]*outboundFrame, 200)
-	for i := range frames {
-		frames[i] = newEventFrame("market:data", tick("AAA", i))
-		frames[i].stamp(0)
-	}
-	s := e.shards[0]
-	events := []shardEvent{{ring: ring}}
-	next := 0
-	deliver := func() {
-		ring.push(frames[next], false)
-		next++
-		s.deliver(events)
-	}
-	deliver() // warm the pools
+	deliver := tickDeliverer(e, "AAA")
 	if allocs := testing.AllocsPerRun(100, deliver); allocs != 1 {
 		t.Fatalf("fanning one tick out to 500 JSON and 500 msgpack sockets allocates %.1f times; want 1 (the translation)", allocs)
 	}
@@ -48,6 +34,7 @@ func TestMsgpackFanoutAllocatesOnlyTheTranslation(t *testing.T) {
 	order := newEventFrame(StreamOrders.EventName(), []byte(`{"userId":"both","orderId":"o"}`))
 	order.stream = StreamOrders
 	userEvents := []shardEvent{{frame: order, userID: "both", stream: StreamOrders}}
+	s := e.shards[0]
 	s.deliver(userEvents) // warm the pools
 	if allocs := testing.AllocsPerRun(100, func() { s.deliver(userEvents) }); allocs != 1 {
 		t.Fatalf("a user message to two JSON and two msgpack sockets allocates %.1f times; want 1 (the translation)", allocs)
