@@ -95,32 +95,46 @@ func TestNodeClientRecovers(t *testing.T) {
 			if err != nil {
 				t.Fatalf("node recover.js: %v\n%s", err, output)
 			}
-			var result struct {
-				Failure  string `json:"failure"`
-				Orders   []int  `json:"orders"`
-				Connects []struct {
-					Recovered bool   `json:"recovered"`
-					ID        string `json:"id"`
-				} `json:"connects"`
-				TicksAfterRecovery int `json:"ticksAfterRecovery"`
-			}
-			if err := json.Unmarshal(output, &result); err != nil {
-				t.Fatalf("client output %q: %v", output, err)
-			}
-			if result.Failure != "" {
-				t.Fatalf("client failed: %s (%s)", result.Failure, output)
-			}
-			if len(result.Connects) != 2 || result.Connects[0].Recovered || !result.Connects[1].Recovered || result.Connects[0].ID != result.Connects[1].ID {
-				t.Fatalf("connects = %+v; want a fresh one, then a recovery with the same id", result.Connects)
-			}
-			for i, seq := range result.Orders[1:] {
-				if seq != result.Orders[i]+1 {
-					t.Fatalf("orders %v: %d follows %d (lost or duplicated across the recovery)", result.Orders, seq, result.Orders[i])
-				}
-			}
+			result := checkRecoveredClient(t, output)
 			if result.TicksAfterRecovery == 0 {
 				t.Fatal("no tick after the recovery")
 			}
 		})
 	}
+}
+
+// recoveredClient is what recover.js (of the JSON and the msgpack client
+// projects) prints.
+type recoveredClient struct {
+	Failure  string   `json:"failure"`
+	Orders   []int    `json:"orders"`
+	Offsets  []string `json:"offsets"` // the offset argument's typeof, msgpack client only
+	Connects []struct {
+		Recovered bool   `json:"recovered"`
+		ID        string `json:"id"`
+	} `json:"connects"`
+	TicksAfterRecovery int `json:"ticksAfterRecovery"`
+}
+
+// checkRecoveredClient parses recover.js's output and checks what every
+// recovery must hold: a fresh connection, then a recovered one with the
+// same socket id, and the orders gap-free and without a duplicate.
+func checkRecoveredClient(t *testing.T, output []byte) recoveredClient {
+	t.Helper()
+	var result recoveredClient
+	if err := json.Unmarshal(output, &result); err != nil {
+		t.Fatalf("client output %q: %v", output, err)
+	}
+	if result.Failure != "" {
+		t.Fatalf("client failed: %s (%s)", result.Failure, output)
+	}
+	if len(result.Connects) != 2 || result.Connects[0].Recovered || !result.Connects[1].Recovered || result.Connects[0].ID != result.Connects[1].ID {
+		t.Fatalf("connects = %+v; want a fresh one, then a recovery with the same id", result.Connects)
+	}
+	for i, seq := range result.Orders[1:] {
+		if seq != result.Orders[i]+1 {
+			t.Fatalf("orders %v: %d follows %d (lost or duplicated across the recovery)", result.Orders, seq, result.Orders[i])
+		}
+	}
+	return result
 }
