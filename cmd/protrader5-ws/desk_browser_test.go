@@ -392,8 +392,8 @@ func TestDeskPageInChromium(t *testing.T) {
 	}
 	saveScreenshot(ctx, t, page, "desk.png")
 
-	// A throttle is sent only once picked, and the answer shown: the
-	// interval the server echoes, or that it sends every tick regardless.
+	// A throttle is sent only once picked, and the interval the server
+	// echoes is shown.
 	if err := page.evaluate(ctx, `const select = document.getElementById("throttle-select");
 		select.value = "250"; select.dispatchEvent(new Event("change"))`, nil); err != nil {
 		t.Fatal(err)
@@ -404,7 +404,7 @@ func TestDeskPageInChromium(t *testing.T) {
 			return err
 		}
 		switch status {
-		case "Subscribed; at most one update per symbol every 250 ms.", "Subscribed; this server does not throttle, so every tick comes.":
+		case "Subscribed; at most one update per symbol every 250 ms.":
 			return nil
 		case "Removed ETHUSD.", "Subscribed to 5 symbols.":
 			return fmt.Errorf("%w: status %q", errNotYet, status)

@@ -24,9 +24,9 @@
   const positions = new Map();
   const orders = new Map();
   let throttleMs = 0;
-  // Whether the server has taken a throttle: only then is throttleMs sent
-  // as 0 to go back to every tick, so that the page works with a server
-  // that knows no throttle at all.
+  // Whether a throttle has been taken: from then on throttleMs goes with
+  // every subscription, as 0 to go back to every tick; until then the
+  // payload is the plain {symbols} of the README's examples.
   let throttleAccepted = false;
   // What the user changed while disconnected: a recovered session has the
   // server's old subscriptions, which these bring up to date.
@@ -266,8 +266,6 @@
         setMarketStatus(ack.throttleMs > 0
           ? "Subscribed; at most one update per symbol every " + ack.throttleMs + " ms."
           : "Subscribed; every tick.", false);
-      } else if (payload.throttleMs) {
-        setMarketStatus("Subscribed; this server does not throttle, so every tick comes.", true);
       } else {
         setMarketStatus("Subscribed to " + ack.symbols.length + " symbols.", false);
       }
