@@ -180,21 +180,17 @@ func TestMsgpackNodeClientRecovers(t *testing.T) {
 			if !lines.Scan() || lines.Text() != `{"ready":true}` {
 				t.Fatalf("client did not get ready: %q", lines.Text())
 			}
-			// Ten orders, a pause for the client to drop its connection
-			// with none in flight, then orders until it has enough.
+			// Orders every 5 ms, through the client's cut after the tenth,
+			// until it has enough.
 			stopOrders := make(chan struct{})
 			ordersDone := make(chan struct{})
 			go func() {
 				defer close(ordersDone)
 				for seq := 1; ; seq++ {
-					pause := 5 * time.Millisecond
-					if seq == 11 {
-						pause = 500 * time.Millisecond
-					}
 					select {
 					case <-stopOrders:
 						return
-					case <-time.After(pause):
+					case <-time.After(5 * time.Millisecond):
 					}
 					e.PublishUser(StreamOrders, "traveller", []byte(fmt.Sprintf(`{"userId":"traveller","seq":%d}`, seq)))
 				}
