@@ -221,22 +221,12 @@ func (e *Emitter) HandleMessage(payload []byte, received time.Time) {
 		e.count(EmitterUnsupportedPacket, nil)
 		return
 	}
-	var rooms []engine.Room
-	for _, name := range message.rooms {
-		if room, ok := parseRoom(name); ok {
-			rooms = append(rooms, room)
-		}
-	}
+	rooms := parseRooms(message.rooms)
 	if len(message.rooms) > 0 && len(rooms) == 0 {
 		e.count(EmitterUnknownRoom, nil)
 		return
 	}
-	var except []engine.Room
-	for _, name := range message.except {
-		if room, ok := parseRoom(name); ok {
-			except = append(except, room)
-		}
-	}
+	except := parseRooms(message.except)
 	if len(message.rooms) == 1 && len(rooms) == 1 && len(except) == 0 && e.deliverAsChannel(&message, rooms[0], received) {
 		return
 	}

@@ -323,3 +323,15 @@ func decodeEmitterRequest(payload []byte) (requestMessage, bool) {
 	}
 	return request, true
 }
+
+// parseRooms returns the rooms of names that the gateway's model knows,
+// leaving out the others.
+func parseRooms(names []string) []engine.Room {
+	var rooms []engine.Room
+	for _, name := range names {
+		if room, ok := parseRoom(name); ok {
+			rooms = append(rooms, room)
+		}
+	}
+	return rooms
+}
