@@ -253,14 +253,31 @@ func testClusterPubSub(t *testing.T, url string, client rueidis.Client, layout *
 				{ChannelNotifications, clusterUserMessage(ChannelNotifications, 1)},
 				{ChannelOrders, clusterUserMessage(ChannelOrders, 2)},
 			}
+			// A backend publishes over one connection. The cluster client
+			// would send each keyless PUBLISH to any node, and two nodes'
+			// broadcasts over the cluster bus need not arrive in the order
+			// they were sent, so the unsharded case publishes through one
+			// node; SPUBLISH goes to its slot's master either way.
+			publisher := client
+			if !sharded {
+				option, err := rueidis.ParseURL(url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				option.ForceSingleClient = true
+				if publisher, err = rueidis.NewClient(option); err != nil {
+					t.Fatal(err)
+				}
+				defer publisher.Close()
+			}
 			for _, p := range published {
-				command := client.B().Publish().Channel(prefix + p.channel.String()).Message(p.message).Build()
+				command := publisher.B().Publish().Channel(prefix + p.channel.String()).Message(p.message).Build()
 				if sharded {
 					command = client.B().Spublish().Channel(prefix + p.channel.String()).Message(p.message).Build()
 				}
 				// PUBLISH counts only the receiving node's subscribers, which
 				// on a cluster may be none: only SPUBLISH's count is checked.
-				receivers, err := client.Do(context.Background(), command).AsInt64()
+				receivers, err := publisher.Do(context.Background(), command).AsInt64()
 				if err != nil || (sharded && receivers != 1) {
 					t.Fatalf("publish on %v reached %d subscribers (%v)", p.channel, receivers, err)
 				}
