@@ -5,10 +5,13 @@ import (
 )
 
 // netpollBufferSize is the first read buffer of a connection and the
-// smallest buffer node netpoll allocates. netpoll's default (a 4 KiB page,
-// 8 KiB once booked) would be most of an idle connection's memory; client
-// messages here are small (pongs, subscribe events), and netpoll doubles a
-// connection's read size by itself when a large message arrives.
+// smallest buffer node netpoll allocates. Client messages here are small
+// (pongs, subscribe events), and netpoll doubles a connection's read size
+// by itself when a large message arrives. The patched netpoll
+// (netpollpatch) gives a connection's last node back to its pool once
+// everything was read, so an idle connection holds none; with upstream,
+// every idle connection kept one, and netpoll's default (a 4 KiB page)
+// would have been most of its memory.
 const netpollBufferSize = 512
 
 // netpoll reads these settings when connections are created; they must be

@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 type connState = int32
@@ -37,16 +38,19 @@ type connection struct {
 	netFD
 	onEvent
 	locker
-	operator      *FDOperator
-	readTimeout   time.Duration
-	readDeadline  int64 // UnixNano(). it overwrites readTimeout. 0 if not set.
-	readTimer     *time.Timer
-	readTrigger   chan error
+	operator     *FDOperator
+	readTimeout  time.Duration
+	readDeadline int64 // UnixNano(). it overwrites readTimeout. 0 if not set.
+	// readTrigger and writeTrigger (*chan error) are set only while a
+	// reader waits for bytes or a flush waits for the poller: a
+	// connection keeps neither channels nor timers between waits. A
+	// server's connections are mostly idle, and upstream's two channels
+	// and read timer, made once and kept, cost ~500 B each.
+	readTrigger   unsafe.Pointer
 	waitReadSize  int64
 	writeTimeout  time.Duration
 	writeDeadline int64 // UnixNano(). it overwrites writeTimeout. 0 if not set.
-	writeTimer    *time.Timer
-	writeTrigger  chan error
+	writeTrigger  unsafe.Pointer
 	inputBuffer   *LinkBuffer
 	outputBuffer  *LinkBuffer
 	maxSize       int       // The maximum size of data between two Release().
@@ -365,8 +369,6 @@ var barrierPool = sync.Pool{
 // init initializes the connection with options
 func (c *connection) init(conn Conn, opts *options) (err error) {
 	// init buffer, barrier, finalizer
-	c.readTrigger = make(chan error, 1)
-	c.writeTrigger = make(chan error, 1)
 	c.bookSize, c.maxSize = defaultLinkBufferSize, defaultLinkBufferSize
 	c.inputBuffer, c.outputBuffer = NewLinkBuffer(defaultLinkBufferSize), NewLinkBuffer()
 	c.state = connStateNone
@@ -420,18 +422,37 @@ func (c *connection) initFinalizer() {
 	})
 }
 
-func (c *connection) triggerRead(err error) {
-	select {
-	case c.readTrigger <- err:
-	default:
+// armTrigger makes the trigger of a waiter, which then checks what it waits
+// for: a trigger is fired after what it signals is done, so one fired
+// before the waiter armed is one its check sees. A close is such a check
+// too: waiters look at the closing state before they wait.
+func armTrigger(slot *unsafe.Pointer) chan error {
+	trigger := make(chan error, 1)
+	atomic.StorePointer(slot, unsafe.Pointer(&trigger))
+	return trigger
+}
+
+// disarmTrigger ends a wait: triggers fired from now on find no waiter.
+func disarmTrigger(slot *unsafe.Pointer) {
+	atomic.StorePointer(slot, nil)
+}
+
+// fireTrigger wakes the waiter of slot, if any.
+func fireTrigger(slot *unsafe.Pointer, err error) {
+	if trigger := (*chan error)(atomic.LoadPointer(slot)); trigger != nil {
+		select {
+		case *trigger <- err:
+		default:
+		}
 	}
 }
 
+func (c *connection) triggerRead(err error) {
+	fireTrigger(&c.readTrigger, err)
+}
+
 func (c *connection) triggerWrite(err error) {
-	select {
-	case c.writeTrigger <- err:
-	default:
-	}
+	fireTrigger(&c.writeTrigger, err)
 }
 
 // waitRead will wait full n bytes.
@@ -439,6 +460,8 @@ func (c *connection) waitRead(n int) (err error) {
 	if n <= c.inputBuffer.Len() {
 		return nil
 	}
+	trigger := armTrigger(&c.readTrigger)
+	defer disarmTrigger(&c.readTrigger)
 	atomic.StoreInt64(&c.waitReadSize, int64(n))
 	defer atomic.StoreInt64(&c.waitReadSize, 0)
 	if dl := c.readDeadline; dl > 0 {
@@ -446,9 +469,9 @@ func (c *connection) waitRead(n int) (err error) {
 		if timeout <= 0 {
 			return Exception(ErrReadTimeout, c.remoteAddr.String())
 		}
-		return c.waitReadWithTimeout(n, timeout)
+		return c.waitReadWithTimeout(n, timeout, trigger)
 	} else if c.readTimeout > 0 {
-		return c.waitReadWithTimeout(n, c.readTimeout)
+		return c.waitReadWithTimeout(n, c.readTimeout, trigger)
 	}
 	// wait full n
 	for c.inputBuffer.Len() < n {
@@ -458,7 +481,7 @@ func (c *connection) waitRead(n int) (err error) {
 		case user:
 			return Exception(ErrConnClosed, "wait read")
 		default:
-			err = <-c.readTrigger
+			err = <-trigger
 			if err != nil {
 				return err
 			}
@@ -468,45 +491,32 @@ func (c *connection) waitRead(n int) (err error) {
 }
 
 // waitReadWithTimeout will wait full n bytes or until timeout.
-func (c *connection) waitReadWithTimeout(n int, timeout time.Duration) (err error) {
-	if c.readTimer == nil {
-		c.readTimer = time.NewTimer(timeout)
-	} else {
-		c.readTimer.Reset(timeout)
-	}
-
+func (c *connection) waitReadWithTimeout(n int, timeout time.Duration, trigger chan error) (err error) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	for c.inputBuffer.Len() < n {
 		switch c.status(closing) {
 		case poller:
-			// cannot return directly, stop timer first!
-			err = Exception(ErrEOF, "wait read")
-			goto RET
+			return Exception(ErrEOF, "wait read")
 		case user:
-			// cannot return directly, stop timer first!
-			err = Exception(ErrConnClosed, "wait read")
-			goto RET
+			return Exception(ErrConnClosed, "wait read")
 		default:
 			select {
-			case <-c.readTimer.C:
+			case <-timer.C:
 				// double check if there is enough data to be read
 				if c.inputBuffer.Len() >= n {
 					return nil
 				}
 				return Exception(ErrReadTimeout, c.remoteAddr.String())
-			case err = <-c.readTrigger:
+			case err = <-trigger:
 				if err != nil {
-					goto RET
+					return err
 				}
 				continue
 			}
 		}
 	}
-RET:
-	// clean timer.C
-	if !c.readTimer.Stop() {
-		<-c.readTimer.C
-	}
-	return err
+	return nil
 }
 
 // flush writes data directly.
@@ -535,15 +545,21 @@ func (c *connection) flush() error {
 	if c.outputBuffer.IsEmpty() {
 		return nil
 	}
+	trigger := armTrigger(&c.writeTrigger)
+	defer disarmTrigger(&c.writeTrigger)
 	err = c.operator.Control(PollR2RW)
 	if err != nil {
 		return Exception(err, "when flush")
 	}
 
-	return c.waitFlush()
+	return c.waitFlush(trigger)
 }
 
-func (c *connection) waitFlush() (err error) {
+func (c *connection) waitFlush(trigger chan error) (err error) {
+	// A close before the trigger was armed fired none.
+	if c.status(closing) != none {
+		return Exception(ErrConnClosed, "wait flush")
+	}
 	timeout := c.writeTimeout
 	if dl := c.writeDeadline; dl > 0 {
 		timeout = time.Duration(dl - time.Now().UnixNano())
@@ -552,26 +568,19 @@ func (c *connection) waitFlush() (err error) {
 		}
 	}
 	if timeout == 0 {
-		return <-c.writeTrigger
+		return <-trigger
 	}
 
 	// set write timeout
-	if c.writeTimer == nil {
-		c.writeTimer = time.NewTimer(timeout)
-	} else {
-		c.writeTimer.Reset(timeout)
-	}
-
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	select {
-	case err = <-c.writeTrigger:
-		if !c.writeTimer.Stop() { // clean timer
-			<-c.writeTimer.C
-		}
+	case err = <-trigger:
 		return err
-	case <-c.writeTimer.C:
+	case <-timer.C:
 		select {
 		// try fetch writeTrigger if both cases fires
-		case err = <-c.writeTrigger:
+		case err = <-trigger:
 			return err
 		default:
 		}

@@ -676,13 +676,11 @@ func (b *UnsafeLinkBuffer) calcMaxSize() (sum int) {
 	return sum
 }
 
-// resetTail will reset tail node or add an empty tail node to
-// guarantee the tail node is not larger than 8KB
+// resetTail adds an empty tail node to an empty buffer, so that the
+// buffer's last node (and the memory it holds) is released with the rest:
+// a connection waiting for its next message keeps no read buffer. The
+// next read takes one from mcache's pool.
 func (b *UnsafeLinkBuffer) resetTail(maxSize int) {
-	if maxSize <= pagesize {
-		// no need to reset a small buffer tail node
-		return
-	}
 	// set nil tail
 	b.write.next = newLinkBufferNode(0)
 	b.write = b.write.next
