@@ -42,6 +42,12 @@ type recovery struct {
 	epoch  string // sharedEpoch, or this process's own for node-local offsets
 	shared bool   // offsets are stream entry IDs (Config.StreamOffsets)
 	store  SessionStore
+	// private is set when store is the engine's own MemorySessions
+	// (Config.Sessions nil): nothing else reads it and it dies with the
+	// node, so a connected socket's session is not copied into it. The
+	// socket in live is the session until it leaves; then it is saved.
+	// A copy per connected socket cost ~400 B each (bench/RESULTS.md).
+	private bool
 
 	// mu orders user messages: an ID, the cursor and the offset are given
 	// and the message posted to its shard in one step, so that shard
@@ -72,7 +78,7 @@ func newRecovery(e *Engine) *recovery {
 		wake:   make(chan struct{}, 1),
 	}
 	if r.store == nil {
-		r.store = NewMemorySessions()
+		r.store, r.private = NewMemorySessions(), true
 	}
 	if r.shared {
 		r.epoch = sharedEpoch
@@ -206,6 +212,16 @@ func (r *recovery) load(pid string) (Session, bool, error) {
 	case queued:
 		return *pending, true, nil
 	}
+	if r.private {
+		r.liveMu.Lock()
+		c := r.live[pid]
+		r.liveMu.Unlock()
+		if c != nil {
+			if session, ok := r.sessionOf(c); ok {
+				return *session, true, nil
+			}
+		}
+	}
 	return r.store.Load(pid)
 }
 
@@ -304,16 +320,31 @@ func (r *recovery) release(pid string) {
 	}
 }
 
-// changed queues a save of c's session, as it is now.
+// changed queues a save of c's session, as it is now, unless the store is
+// private: there a connected socket's session is read from the socket.
 func (r *recovery) changed(c *clientConn) {
-	c.mu.Lock()
-	if c.pid == "" || !c.connected {
-		c.mu.Unlock()
+	if r.private {
 		return
 	}
-	session := &Session{PID: c.pid, SocketID: c.socketID, UserID: c.userID, Symbols: c.symbolsLocked(), Throttles: c.throttlesLocked(), Streams: c.streams, Start: c.sessionStart}
-	c.mu.Unlock()
-	r.queueSave(session.PID, session)
+	r.save(c)
+}
+
+// save queues a save of c's session, as it is now.
+func (r *recovery) save(c *clientConn) {
+	if session, ok := r.sessionOf(c); ok {
+		r.queueSave(session.PID, session)
+	}
+}
+
+// sessionOf returns c's session as it is now; ok is false when c has none
+// (no recovery, or not connected).
+func (r *recovery) sessionOf(c *clientConn) (session *Session, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pid == "" || !c.connected {
+		return nil, false
+	}
+	return &Session{PID: c.pid, SocketID: c.socketID, UserID: c.userID, Symbols: c.symbolsLocked(), Throttles: c.throttlesLocked(), Streams: c.streams, Start: c.sessionStart}, true
 }
 
 // closing runs before c, connected, leaves the engine for reason: its
@@ -326,10 +357,12 @@ func (r *recovery) closing(c *clientConn, reason closeReason) {
 	if pid == "" {
 		return
 	}
-	r.unregister(c, pid)
+	// Saved before c stops being pid's live socket, so that a lookup in
+	// between finds it in one place or the other.
 	if reason != reasonSessionTakenOver {
-		r.changed(c)
+		r.save(c)
 	}
+	r.unregister(c, pid)
 }
 
 // unregister removes c as pid's live socket, unless another took its place.
@@ -433,12 +466,15 @@ func (r *recovery) saveQueued() {
 }
 
 func (r *recovery) touchLive() {
-	r.liveMu.Lock()
-	pids := make([]string, 0, len(r.live))
-	for pid := range r.live {
-		pids = append(pids, pid)
+	var pids []string
+	if !r.private { // a private store holds no connected socket's session
+		r.liveMu.Lock()
+		pids = make([]string, 0, len(r.live))
+		for pid := range r.live {
+			pids = append(pids, pid)
+		}
+		r.liveMu.Unlock()
 	}
-	r.liveMu.Unlock()
 	// Called with none too: a store may sweep what expired meanwhile.
 	if err := r.store.Touch(pids, r.window); err != nil {
 		r.engine.logger.LogAttrs(context.Background(), slog.LevelWarn, "session refresh failed", slog.Any("error", err))

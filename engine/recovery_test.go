@@ -356,6 +356,31 @@ func TestRecoveryTakesOverALiveSession(t *testing.T) {
 	}
 }
 
+// TestPrivateStoreGetsTheSessionWhenTheSocketLeaves checks that the
+// engine's own session store holds no copy of a connected socket's session
+// (the socket answers for it) and gets it, subscriptions included, when the
+// socket drops, so that the client recovers as before.
+func TestPrivateStoreGetsTheSessionWhenTheSocketLeaves(t *testing.T) {
+	e := startEngine(t, recoveryConfig())
+	store := e.recovery.store.(*MemorySessions)
+	client, first := subscribedClient(t, e, "leaver")
+	if n := store.Len(); n != 0 {
+		t.Fatalf("the private store holds %d sessions while their sockets are connected; want 0", n)
+	}
+	_ = client.Conn().Close()
+	waitFor(t, "the session to be saved", func() bool { return store.Len() == 1 })
+	session, ok, err := store.Load(first.PID)
+	if err != nil || !ok || session.UserID != "leaver" || len(session.Symbols) != 1 || session.Symbols[0] != "BTCUSD" {
+		t.Fatalf("saved session %+v, %v, %v; want leaver's, subscribed to BTCUSD", session, ok, err)
+	}
+	order(e, "leaver", 1)
+	back := dialClient(t, e, nil)
+	before, answer := connectWith(t, back, map[string]string{"token": testToken(t, "leaver", time.Hour), "pid": first.PID})
+	if answer != first || len(before) != 1 {
+		t.Fatalf("recovery: %q %+v", before, answer)
+	}
+}
+
 // TestRecoveryAcrossNodes runs two engines on offsets of stream entry IDs
 // and one session store: a client of the first recovers on the second.
 func TestRecoveryAcrossNodes(t *testing.T) {

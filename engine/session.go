@@ -6,9 +6,12 @@ import (
 )
 
 // Session is what a recoverable socket leaves for its return: who it is and
-// what it follows. A socket's session is saved when it connects and each
-// time its subscriptions change, and kept alive while it is connected, so
-// that it is there even after the node holding the socket crashed.
+// what it follows. In a store given as Config.Sessions, a socket's session
+// is saved when it connects and each time its subscriptions change, and
+// kept alive while it is connected, so that it is there even after the
+// node holding the socket crashed. The engine's own store (Config.Sessions
+// nil) lives and dies with the node, so it gets the session when the
+// socket leaves; until then the socket itself answers for it.
 type Session struct {
 	// PID is the private session id the client presents to recover.
 	PID string `json:"pid"`
