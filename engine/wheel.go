@@ -26,7 +26,6 @@ type wheel struct {
 	mu      sync.Mutex
 	slots   [wheelSlots][]wheelEntry // guarded by mu
 	cursor  int64                    // guarded by mu; the last tick processed
-	spare   []wheelEntry             // guarded by mu
 	entries int                      // guarded by mu; entries in slots or being visited
 }
 
@@ -122,7 +121,7 @@ func (w *wheel) advance(now int64) {
 		w.cursor++
 		slot := w.cursor % wheelSlots
 		entries := w.slots[slot]
-		w.slots[slot] = w.spare[:0]
+		w.slots[slot] = nil
 		w.mu.Unlock()
 
 		var later []wheelEntry
@@ -136,24 +135,28 @@ func (w *wheel) advance(now int64) {
 		clear(entries)
 		w.mu.Lock()
 		w.entries -= len(entries) - len(later)
-		w.slots[slot] = append(w.slots[slot], later...)
-		w.spare = keepSpare(entries)
+		if len(w.slots[slot]) == 0 && len(later) == 0 {
+			w.slots[slot] = keepVisited(entries)
+		} else {
+			w.slots[slot] = append(w.slots[slot], later...)
+		}
 		w.mu.Unlock()
 	}
 }
 
-// keepSpare returns the visited slice emptied for reuse as the next slot's,
-// or nil when it is more than twice as large as what it held: a slice grown
-// by a burst of connections is let go once the burst is over, instead of
-// being passed from slot to slot for the life of the process. A slot whose
-// population stays large keeps its slice.
-func keepSpare(visited []wheelEntry) []wheelEntry {
-	if cap(visited) > 2*len(visited)+wheelSpareSlack {
+// keepVisited returns the visited slice emptied, for the slot's next turn,
+// when it is small, or nil. A large one is let go: the slot is visited
+// again only a turn later (wheelSlots ticks), and a slice kept that long
+// by every slot, or handed from slot to slot, held ten entries of capacity
+// per connection after a ramp of connections (bench/RESULTS.md). Appending
+// to a nil slot again costs a few allocations per turn.
+func keepVisited(visited []wheelEntry) []wheelEntry {
+	if cap(visited) > wheelSpareSlack {
 		return nil
 	}
 	return visited[:0]
 }
 
-// wheelSpareSlack is the capacity a spare slice keeps whatever it held, so
-// that a quiet wheel does not allocate on every visit.
+// wheelSpareSlack is the capacity a visited slot keeps, so that a quiet
+// wheel does not allocate on every visit.
 const wheelSpareSlack = 64

@@ -2,19 +2,35 @@ package engine
 
 import "testing"
 
-// A slice that a burst of connections grew is let go when the wheel has
-// visited it with few entries left; one that stays full is reused.
-func TestWheelLetsGoOfABurstsSlice(t *testing.T) {
-	burst := make([]wheelEntry, 10, 10_000)
-	if spare := keepSpare(burst); spare != nil {
-		t.Errorf("a slice of capacity %d that held %d entries is kept", cap(burst), len(burst))
+// TestWheelLetsGoOfVisitedSlices schedules a ramp of connections over a
+// hundred slots and visits them: the wheel must not keep the slices those
+// entries grew, neither in the visited slots nor handed to the next ones,
+// where they stayed a turn of the wheel (about ten entries of capacity
+// per connection). A small slice stays for the slot's next turn.
+func TestWheelLetsGoOfVisitedSlices(t *testing.T) {
+	const resolution, perSlot, ramp = int64(1_000_000), 100, 100
+	w := newWheel(1)
+	w.resolution = resolution
+	w.cursor = 1_000
+	for tick := range int64(ramp) {
+		for range perSlot {
+			c := &clientConn{state: stateClosed}
+			w.scheduleLocked(c, (w.cursor+1+tick)*resolution)
+		}
 	}
-	busy := make([]wheelEntry, 5000, 8192)
-	if spare := keepSpare(busy); cap(spare) != 8192 || len(spare) != 0 {
-		t.Errorf("a busy slot's slice: len %d, cap %d; want it emptied and kept (cap 8192)", len(spare), cap(spare))
+	w.advance((w.cursor + ramp) * resolution)
+	if entries := w.size(); entries != 0 {
+		t.Fatalf("%d entries left after every deadline passed", entries)
 	}
-	quiet := make([]wheelEntry, 0, wheelSpareSlack)
-	if spare := keepSpare(quiet); cap(spare) != wheelSpareSlack {
-		t.Errorf("a quiet slot's small slice is let go (cap %d)", cap(spare))
+	capacity := 0
+	for slot := range w.slots {
+		capacity += cap(w.slots[slot])
+	}
+	if capacity > ramp*wheelSpareSlack/4 {
+		t.Errorf("the wheel keeps capacity for %d entries after visiting %d; want the visited slices let go", capacity, ramp*perSlot)
+	}
+	quiet := make([]wheelEntry, 3, wheelSpareSlack)
+	if kept := keepVisited(quiet); cap(kept) != wheelSpareSlack || len(kept) != 0 {
+		t.Errorf("a quiet slot's small slice: len %d, cap %d; want it emptied and kept", len(kept), cap(kept))
 	}
 }
