@@ -115,6 +115,7 @@ type clientConn struct {
 	handshakeDeadline int64
 	timerAt           int64  // when the wheel visits next; 0 = not scheduled
 	timerSlot         uint16 // the wheel slot of the entry for timerAt
+	graced            bool   // the pending deadline was moved once already (graceLocked)
 
 	// Event rate limiting (token bucket), guarded by mu.
 	eventTokens   float64

@@ -215,7 +215,7 @@ func (e *Engine) openWebSocketSession(c *clientConn, request requestHead, respon
 	c.state = stateOpen
 	c.sid = sid
 	c.headerToken = request.bearer
-	c.handshakeDeadline = 0
+	c.handshakeDeadline, c.graced = 0, false
 	c.nextPing = now + int64(e.config.PingInterval)
 	c.connectDeadline = now + int64(e.config.ConnectTimeout)
 	c.scheduleNextLocked()

@@ -218,3 +218,86 @@ func TestSymbolTableFullIsCounted(t *testing.T) {
 		t.Fatalf("symbol_table_full = %d; want 2 (one tick, one subscription)", full)
 	}
 }
+
+// pendingSink is a memorySink whose socket holds bytes the engine has not
+// read yet: a request head or a pong behind the node's own backlog.
+type pendingSink struct {
+	*memorySink
+	pending atomic.Bool
+}
+
+func (s *pendingSink) inputPending() bool { return s.pending.Load() }
+
+// TestDeadlinesGraceBytesNotYetRead checks the heartbeat's and the
+// handshake's deadlines: a client whose pong or request head is buffered
+// but unread when its deadline passes gets one more period, once; a client
+// with nothing buffered, or still nothing read after the extra period, is
+// closed on time; a pong that arrives restores the grace for the next ping.
+func TestDeadlinesGraceBytesNotYetRead(t *testing.T) {
+	e := newTestEngine(t, Config{})
+	sink := &pendingSink{memorySink: newMemorySink(false)}
+	c := attachTestConn(t, e, "slow-node", sink)
+	ping := int64(e.config.PingTimeout)
+	visit := func(now int64) {
+		c.mu.Lock()
+		c.timerAt = now
+		c.mu.Unlock()
+		c.onTimer(now, now)
+	}
+	pongDue := func(now int64) {
+		c.mu.Lock()
+		c.pongDeadline, c.nextPing = now, 0
+		c.mu.Unlock()
+	}
+	closed := func() bool { return e.Stats().Disconnects["ping_timeout"] == 1 }
+
+	now := timeNow()
+	sink.pending.Store(true)
+	pongDue(now)
+	visit(now)
+	c.mu.Lock()
+	deadline := c.pongDeadline
+	c.mu.Unlock()
+	if closed() || deadline != now+ping {
+		t.Fatalf("a pong buffered at the deadline: closed %v, deadline moved by %d; want one more PingTimeout", closed(), deadline-now)
+	}
+	c.pongReceived() // read at last: the next deadline has its grace again
+	now += 2 * ping
+	pongDue(now)
+	visit(now)
+	if closed() {
+		t.Fatal("the grace was not restored by the pong")
+	}
+	visit(now + ping) // still unread after the extra period
+	if !closed() {
+		t.Fatal("bytes kept pending stretched the deadline past one extra period")
+	}
+
+	quiet := attachTestConn(t, e, "quiet", newMemorySink(false))
+	quiet.mu.Lock()
+	quiet.pongDeadline, quiet.nextPing, quiet.timerAt = now, 0, now
+	quiet.mu.Unlock()
+	quiet.onTimer(now, now)
+	if timeouts := e.Stats().Disconnects["ping_timeout"]; timeouts != 2 {
+		t.Fatalf("a client with nothing buffered was not closed at its deadline (%d ping timeouts)", timeouts)
+	}
+
+	handshake := &clientConn{engine: e, sink: sink}
+	e.accept(handshake)
+	handshake.mu.Lock()
+	due := handshake.handshakeDeadline
+	handshake.timerAt = due
+	handshake.mu.Unlock()
+	handshake.onTimer(due, due)
+	handshake.mu.Lock()
+	extended := handshake.handshakeDeadline
+	handshake.timerAt = extended
+	handshake.mu.Unlock()
+	if e.Stats().Disconnects["handshake_timeout"] != 0 || extended != due+int64(e.config.HandshakeTimeout) {
+		t.Fatalf("a request head buffered at the deadline: deadline moved by %d", extended-due)
+	}
+	handshake.onTimer(extended, extended)
+	if e.Stats().Disconnects["handshake_timeout"] != 1 {
+		t.Fatal("the handshake deadline was stretched twice")
+	}
+}

@@ -44,5 +44,9 @@ func (s *netpollSink) writeWait(buffers [][]byte) error {
 
 func (s *netpollSink) close() { _ = s.connection.Close() }
 
+// inputPending reports whether netpoll holds bytes the engine has not read:
+// its buffer length is atomic, safe to read beside the reader.
+func (s *netpollSink) inputPending() bool { return s.connection.Reader().Len() > 0 }
+
 // goingAwayFrame closes a WebSocket when the server drains (RFC 6455 §7.4.1).
 var goingAwayFrame = wire.AppendClose(nil, wire.CloseGoingAway, "server shutting down")

@@ -41,7 +41,7 @@ func (e *Engine) startProbe(c *clientConn, response []byte, session *clientConn)
 	c.mu.Lock()
 	c.state = stateOpen
 	c.sid = session.sid
-	c.handshakeDeadline = 0
+	c.handshakeDeadline, c.graced = 0, false
 	c.enqueueLocked(rawFrame(response), false, 0)
 	if refused {
 		c.enqueueLocked(rawFrame(wire.AppendClose(nil, wire.CloseNormal, "")), false, 0)
