@@ -15,17 +15,23 @@ import (
 // between messages, which the gateway counts on for its memory per
 // connection (engine/netpollpatch/README.md).
 
+// connectionPair returns the two ends of a socket pair as connections,
+// closed when t ends.
+func connectionPair(t *testing.T) (r, w *connection) {
+	rfd, wfd := GetSysFdPairs()
+	r, w = &connection{}, &connection{}
+	MustNil(t, r.init(&netFD{fd: rfd}, nil))
+	MustNil(t, w.init(&netFD{fd: wfd}, nil))
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return r, w
+}
+
 // TestIdleConnectionKeepsNoReadBuffer reads messages to the end and checks
 // that the input buffer then holds no memory: its only node is an empty
 // one. Upstream kept the last node and its buffer (512 B here, a 4 KB page
 // by default) for as long as the connection lived.
 func TestIdleConnectionKeepsNoReadBuffer(t *testing.T) {
-	r, w := GetSysFdPairs()
-	rconn, wconn := &connection{}, &connection{}
-	MustNil(t, rconn.init(&netFD{fd: r}, nil))
-	MustNil(t, wconn.init(&netFD{fd: w}, nil))
-	defer rconn.Close()
-	defer wconn.Close()
+	rconn, wconn := connectionPair(t)
 
 	for round := 0; round < 3; round++ {
 		message := []byte{'a' + byte(round), 'b', 'c'}
@@ -47,12 +53,7 @@ func TestIdleConnectionKeepsNoReadBuffer(t *testing.T) {
 // (upstream made two channels per connection up front and kept the timer
 // of its first timed wait).
 func TestWaitsKeepNoTriggerOrTimer(t *testing.T) {
-	r, w := GetSysFdPairs()
-	rconn, wconn := &connection{}, &connection{}
-	MustNil(t, rconn.init(&netFD{fd: r}, nil))
-	MustNil(t, wconn.init(&netFD{fd: w}, nil))
-	defer rconn.Close()
-	defer wconn.Close()
+	rconn, wconn := connectionPair(t)
 	Assert(t, atomic.LoadPointer(&rconn.readTrigger) == nil, "a trigger before any wait")
 
 	MustNil(t, rconn.SetReadTimeout(5*time.Second))
