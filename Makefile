@@ -15,6 +15,7 @@ SOAK_DURATION ?= 10m
 SOAK_CLIENTS  ?= 5000
 # A nested Go module (deploy/README.md#tests): `go test ./...` does not enter it.
 KITCHECK := deploy/kitcheck
+NETPOLL := engine/netpollpatch
 
 .PHONY: run build test test-deps lint bench load soak clean
 
@@ -33,6 +34,9 @@ test: test-deps lint ## Everything CI runs: vet, gofmt, race tests, allocation g
 	@# scrape) are a module of their own to keep Helm, kustomize and
 	@# Prometheus out of go.mod; no -race: they test files, not concurrency.
 	cd $(KITCHECK) && $(GO) test -count=1 -timeout 10m ./...
+	@# The patched netpoll is a module of its own too: its suite, with the
+	@# tests that pin the patch (engine/netpollpatch/README.md).
+	cd $(NETPOLL) && $(GO) vet . && $(GO) test -count=1 -timeout 5m .
 
 test-deps: ## Installs what the tests need: redis-server and redis-cli, node modules, chromium.
 	@# redis-cli forms the Redis Cluster of the cluster tests; Debian's
