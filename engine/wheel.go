@@ -151,12 +151,12 @@ func (w *wheel) advance(now int64) {
 // per connection after a ramp of connections (bench/RESULTS.md). Appending
 // to a nil slot again costs a few allocations per turn.
 func keepVisited(visited []wheelEntry) []wheelEntry {
-	if cap(visited) > wheelSpareSlack {
+	if cap(visited) > wheelKeptCapacity {
 		return nil
 	}
 	return visited[:0]
 }
 
-// wheelSpareSlack is the capacity a visited slot keeps, so that a quiet
+// wheelKeptCapacity is the capacity a visited slot keeps, so that a quiet
 // wheel does not allocate on every visit.
-const wheelSpareSlack = 64
+const wheelKeptCapacity = 64

@@ -26,11 +26,11 @@ func TestWheelLetsGoOfVisitedSlices(t *testing.T) {
 	for slot := range w.slots {
 		capacity += cap(w.slots[slot])
 	}
-	if capacity > ramp*wheelSpareSlack/4 {
+	if capacity > ramp*wheelKeptCapacity/4 {
 		t.Errorf("the wheel keeps capacity for %d entries after visiting %d; want the visited slices let go", capacity, ramp*perSlot)
 	}
-	quiet := make([]wheelEntry, 3, wheelSpareSlack)
-	if kept := keepVisited(quiet); cap(kept) != wheelSpareSlack || len(kept) != 0 {
+	quiet := make([]wheelEntry, 3, wheelKeptCapacity)
+	if kept := keepVisited(quiet); cap(kept) != wheelKeptCapacity || len(kept) != 0 {
 		t.Errorf("a quiet slot's small slice: len %d, cap %d; want it emptied and kept", len(kept), cap(kept))
 	}
 }
